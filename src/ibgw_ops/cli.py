@@ -1,0 +1,47 @@
+"""The ``ibgw-ops`` command line: parse, dispatch to one verb, turn failures into documented exit codes.
+
+Verb modules import their heavy libraries lazily, so ``--help`` and light verbs start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ibgw_ops import __version__
+from ibgw_ops.commands import hosts, lab
+from ibgw_ops.errors import ExitCode, OpsError
+
+VERB_MODULES = (lab, hosts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: global options and one subcommand per verb."""
+    parser = argparse.ArgumentParser(
+        prog="ibgw-ops",
+        description="Deploy and operate Interactive Brokers Gateway on a Google Cloud VM (or the local lab).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-i", "--inventory", metavar="PATH",
+        help="Ansible inventory to act on (default: $IBGW_OPS_INVENTORY, else the lab's)",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    verbs.required = True
+    for module in VERB_MODULES:
+        module.register(verbs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; return its exit code (see ``ibgw_ops.errors.ExitCode``)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except OpsError as exc:
+        print(f"ibgw-ops: error: {exc}", file=sys.stderr)
+        return int(exc.code)
+    except KeyboardInterrupt:
+        print("ibgw-ops: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)

@@ -1,0 +1,167 @@
+"""Lab images built from Debian's packages (no registry needed), cached by a hash of their recipe.
+
+- ``vm``: a Debian 13 root filesystem with systemd, sshd and python3: what a fresh GCE instance offers Ansible.
+- ``base``: a minimal Debian 13 with python3, the parent of the gateway stand-in.
+A second ``lab up`` finds both by their recipe label and builds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ibgw_ops.errors import OpsError
+from ibgw_ops.lab.engine import LABEL
+
+if TYPE_CHECKING:
+    import docker
+
+RECIPE_LABEL = "io.ibgw-ops.recipe"
+SUITE = "trixie"
+Log = Callable[[str], None]
+
+# A lab quirk, not a product setting: nested dockerd on these hosts cannot publish ports without it.
+_DOCKER_DROPIN = "[Service]\nEnvironment=DOCKER_ALLOW_IPV6_ON_IPV4_INTERFACE=1\n"
+
+
+@dataclass(frozen=True)
+class RootfsRecipe:
+    """A debootstrap root filesystem imported as an image."""
+
+    repository: str
+    packages: tuple[str, ...]
+    command: str
+    vm: bool
+
+    @property
+    def digest(self) -> str:
+        """Short hash of everything that shapes the image."""
+        text = "|".join([SUITE, *self.packages, self.command, str(self.vm), _DOCKER_DROPIN])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def reference(self) -> str:
+        """Image reference, tagged with the recipe hash."""
+        return f"{self.repository}:{SUITE}-{self.digest}"
+
+
+VM = RootfsRecipe(
+    repository="ibgw-lab/debian-vm",
+    packages=("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo", "iproute2",
+              "ca-certificates"),
+    command='CMD ["/lib/systemd/systemd"]',
+    vm=True,
+)
+BASE = RootfsRecipe(
+    repository="ibgw-lab/debian-base",
+    packages=("python3-minimal", "ca-certificates"),
+    command='CMD ["/bin/bash"]',
+    vm=False,
+)
+
+
+def ensure_rootfs_images(client: docker.DockerClient, log: Log) -> None:
+    """Build whichever of the lab's root filesystem images is missing; a warm cache returns at once."""
+    missing = [r for r in (VM, BASE) if not _exists(client, r.reference)]
+    if not missing:
+        return
+    if shutil.which("debootstrap") is None:
+        raise OpsError("debootstrap is not installed; scripts/setup installs it")
+    with tempfile.TemporaryDirectory(prefix="ibgw-lab-build-") as tmp:
+        cache = Path(tmp) / "debs"
+        cache.mkdir()
+        for recipe in missing:
+            log(f"building {recipe.reference} with debootstrap (once; about a minute)")
+            rootfs = Path(tmp) / recipe.repository.rsplit("/", 1)[-1]
+            _debootstrap(recipe, rootfs, cache)
+            if recipe.vm:
+                _make_vm_like(rootfs)
+            archive = Path(tmp) / "rootfs.tar"
+            subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(archive), "."], check=True)
+            shutil.rmtree(rootfs)
+            client.api.import_image(
+                src=str(archive),
+                repository=recipe.repository,
+                tag=recipe.reference.rsplit(":", 1)[1],
+                changes=[recipe.command, f"LABEL {RECIPE_LABEL}={recipe.digest} {LABEL}=image"],
+            )
+            archive.unlink()
+
+
+def standin_reference() -> str:
+    """Stand-in image reference, tagged with a hash of its sources and base so any change rebuilds it."""
+    digest = hashlib.sha256(BASE.reference.encode())
+    for source in sorted(_standin_context().iterdir()):
+        if source.is_file() and source.suffix != ".pyc":
+            digest.update(source.name.encode() + source.read_bytes())
+    return f"ibgw-lab/ib-gateway:standin-{digest.hexdigest()[:12]}"
+
+
+def ensure_standin(client: docker.DockerClient, archive_dir: Path, log: Log) -> tuple[str, Path]:
+    """Build the gateway stand-in image if missing and keep a ``docker save`` archive of it for the VM."""
+    reference = standin_reference()
+    if not _exists(client, reference):
+        log(f"building the gateway stand-in {reference}")
+        client.images.build(
+            path=str(_standin_context()),
+            tag=reference,
+            buildargs={"BASE": BASE.reference},
+            labels={LABEL: "image"},
+            rm=True,
+            network_mode="none",
+        )
+    archive = archive_dir / (reference.replace("/", "_").replace(":", "_") + ".tar")
+    if not archive.exists():
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        with partial.open("wb") as out:
+            for chunk in client.images.get(reference).save(named=True):
+                out.write(chunk)
+        partial.replace(archive)
+    return reference, archive
+
+
+def _exists(client: docker.DockerClient, reference: str) -> bool:
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _standin_context() -> Path:
+    return Path(str(resources.files("ibgw_ops.lab.standin")))
+
+
+def _debootstrap(recipe: RootfsRecipe, rootfs: Path, cache: Path) -> None:
+    # No mirror argument: debootstrap's default, or the machine's own configuration, decides.
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+               f"--cache-dir={cache}", SUITE, str(rootfs)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise OpsError(f"debootstrap {SUITE} failed (exit {result.returncode}):\n{tail}")
+    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (rootfs / leftover).glob("*.deb"):
+            entry.unlink()
+
+
+def _make_vm_like(rootfs: Path) -> None:
+    """Make the root filesystem boot like a fresh cloud instance: unique identity, no baked host keys."""
+    for key in (rootfs / "etc" / "ssh").glob("ssh_host_*"):
+        key.unlink()
+    (rootfs / "etc" / "machine-id").write_text("")
+    dropin = rootfs / "etc" / "systemd" / "system" / "docker.service.d" / "ibgw-lab.conf"
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text(_DOCKER_DROPIN)
+    # A container cannot load kernel modules; masking the unit keeps the boot state "running", as on a VM.
+    (rootfs / "etc" / "systemd" / "system" / "systemd-modules-load.service").symlink_to("/dev/null")

@@ -1,0 +1,271 @@
+"""The lab VM: a systemd container on the local engine that looks like a fresh GCE Debian 13 instance.
+
+It has its own IP on a private bridge, sshd with a per-VM host key, root login with a key that ``lab up``
+generates, python3, and no Docker. ``docker restart`` on it is a reboot (systemd halts on SIGRTMIN+3).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ibgw_ops import inventory
+from ibgw_ops.errors import ExitCode, OpsError
+from ibgw_ops.lab import images
+from ibgw_ops.lab.engine import LABEL, connect
+from ibgw_ops.paths import data_dir, state_dir
+
+if TYPE_CHECKING:
+    import docker
+    from docker.models.containers import Container
+
+NAME = "ibgw-lab"
+NETWORK = "ibgw-lab"
+DOCKER_DISK = "ibgw-lab-docker"
+SSH_WAIT_SECONDS = 90.0
+
+
+@dataclass(frozen=True)
+class LabFiles:
+    """The files ``lab up`` keeps under the state directory (all removed by ``lab down``)."""
+
+    root: Path
+
+    @classmethod
+    def default(cls) -> LabFiles:
+        """The lab's files under the current state directory."""
+        return cls(state_dir() / "lab")
+
+    @property
+    def client_key(self) -> Path:
+        """Root's login key for the VM (0600)."""
+        return self.root / "id_ed25519"
+
+    @property
+    def host_key(self) -> Path:
+        """The VM's sshd host key, made here so the controller knows it before the first connection."""
+        return self.root / "ssh_host_ed25519_key"
+
+    @property
+    def known_hosts(self) -> Path:
+        """Known hosts file pinning the VM's host key (host key checking stays on)."""
+        return self.root / "known_hosts"
+
+    @property
+    def images(self) -> Path:
+        """Image archives the roles copy to the VM and ``docker load``."""
+        return self.root / "images"
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    """What ``lab status`` reports."""
+
+    state: str
+    address: str | None
+    image: str | None
+    inventory: Path | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"state": self.state, "address": self.address, "image": self.image,
+                "inventory": str(self.inventory) if self.inventory else None}
+
+
+def ssh_options(files: LabFiles, *, interactive: bool = False) -> list[str]:
+    """SSH options for the lab VM: only its own key, its pinned host key, and no prompts unless interactive."""
+    options = {"IdentitiesOnly": "yes", "UserKnownHostsFile": str(files.known_hosts),
+               "StrictHostKeyChecking": "yes", "ConnectTimeout": "5"}
+    if not interactive:
+        options["BatchMode"] = "yes"
+    return [word for key, value in options.items() for word in ("-o", f"{key}={value}")]
+
+
+def up(log: images.Log) -> LabStatus:
+    """Create or start the lab VM, wait for SSH, and write its inventory; a second call changes nothing."""
+    client = connect()
+    files = LabFiles.default()
+    images.ensure_rootfs_images(client, log)
+    _ensure_keys(files)
+    container = _ensure_container(client, files, log)
+    address = _address(container)
+    _write_known_hosts(files, address)
+    _wait_for_ssh(files, address)
+    standin, archive = images.ensure_standin(client, files.images, log)
+    inventory_dir = inventory.lab_inventory_dir()
+    host_vars = {
+        "ansible_host": address,
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(files.client_key),
+        "ansible_ssh_common_args": " ".join(ssh_options(files)),
+        "ibgw_internal_ip": address,
+        "ibgw_lab_standin_image": standin,
+        "ibgw_lab_standin_archive": str(archive),
+    }
+    if inventory.write_static(inventory_dir, {NAME: host_vars}, "Written by 'ibgw-ops lab up'; regenerated."):
+        log(f"inventory written: {inventory_dir}")
+    inventory.seed_group_vars(inventory_dir, data_dir() / "inventory" / "lab")
+    return LabStatus("running", address, container.image.tags[0] if container.image.tags else None,
+                     inventory_dir)
+
+
+def down(log: images.Log) -> None:
+    """Remove every container, network, volume and file the lab made; the cached images stay."""
+    import docker.errors  # noqa: PLC0415
+
+    client = connect()
+    selector = {"label": LABEL}
+    for container in client.containers.list(all=True, filters=selector):
+        log(f"removing container {container.name}")
+        container.remove(force=True, v=True)
+    for network in client.networks.list(filters=selector):
+        log(f"removing network {network.name}")
+        try:
+            network.remove()
+        except docker.errors.APIError as exc:
+            raise OpsError(f"network {network.name} is still in use: {exc.explanation}") from exc
+    for volume in client.volumes.list(filters=selector):
+        log(f"removing volume {volume.name}")
+        volume.remove(force=True)
+    files = LabFiles.default()
+    if files.root.exists():
+        log(f"removing {files.root}")
+        shutil.rmtree(files.root)
+
+
+def status() -> LabStatus:
+    """Report the lab VM's state, address and inventory without changing anything."""
+    client = connect()
+    container = _find(client)
+    inventory_dir = inventory.lab_inventory_dir()
+    known = inventory_dir if inventory_dir.exists() else None
+    if container is None:
+        return LabStatus("absent", None, None, known)
+    tags = container.image.tags if container.image else []
+    return LabStatus(container.status, _address(container) or None, tags[0] if tags else None, known)
+
+
+def ssh_argv(command: list[str]) -> list[str]:
+    """The ssh command line that logs in to the lab VM as root (optionally running ``command``)."""
+    files = LabFiles.default()
+    current = status()
+    if current.state != "running" or not current.address:
+        raise OpsError(f"the lab VM is {current.state}; run 'ibgw-ops lab up'", ExitCode.UNREACHABLE)
+    options = ssh_options(files, interactive=not command)
+    return ["ssh", *options, "-i", str(files.client_key), f"root@{current.address}", *command]
+
+
+def _find(client: docker.DockerClient) -> Container | None:
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        return client.containers.get(NAME)
+    except docker.errors.NotFound:
+        return None
+
+
+def _ensure_keys(files: LabFiles) -> None:
+    files.root.mkdir(parents=True, exist_ok=True)
+    files.root.chmod(0o700)
+    for key, comment in ((files.client_key, "ibgw-ops lab root"), (files.host_key, "ibgw-lab host")):
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+                           check=True)
+        key.chmod(0o600)
+
+
+def _ensure_container(client: docker.DockerClient, files: LabFiles, log: images.Log) -> Container:
+    container = _find(client)
+    if container is None:
+        _ensure_network(client)
+        log(f"creating the lab VM {NAME}")
+        container = client.containers.create(
+            images.VM.reference,
+            name=NAME,
+            hostname=NAME,
+            network=NETWORK,
+            labels={LABEL: "vm"},
+            cap_add=["ALL"],
+            cap_drop=["SYS_RESOURCE"],
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            cgroupns="host",
+            volumes={
+                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                _ensure_disk(client): {"bind": "/var/lib/docker", "mode": "rw"},
+            },
+            tmpfs={"/run": "", "/run/lock": ""},
+            stop_signal="SIGRTMIN+3",
+            detach=True,
+        )
+        container.put_archive("/", _identity_archive(files))
+    if container.status != "running":
+        log(f"booting the lab VM {NAME}")
+        container.start()
+    container.reload()
+    return container
+
+
+def _ensure_network(client: docker.DockerClient) -> None:
+    if not client.networks.list(names=[NETWORK]):
+        client.networks.create(NETWORK, driver="bridge", labels={LABEL: "network"})
+
+
+def _ensure_disk(client: docker.DockerClient) -> str:
+    """A volume for the VM's /var/lib/docker, so the nested engine gets overlay2 instead of vfs."""
+    if not client.volumes.list(filters={"name": DOCKER_DISK}):
+        client.volumes.create(DOCKER_DISK, labels={LABEL: "disk"})
+    return DOCKER_DISK
+
+
+def _identity_archive(files: LabFiles) -> bytes:
+    """Tar of the VM's host key pair and root's authorized_keys, with owners and modes set."""
+    buffer = io.BytesIO()
+    entries = [
+        ("etc/ssh/ssh_host_ed25519_key", files.host_key.read_bytes(), 0o600),
+        ("etc/ssh/ssh_host_ed25519_key.pub", files.host_key.with_suffix(".pub").read_bytes(), 0o644),
+        ("root/.ssh/authorized_keys", files.client_key.with_suffix(".pub").read_bytes(), 0o600),
+    ]
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folder = tarfile.TarInfo("root/.ssh")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o700
+        archive.addfile(folder)
+        for name, data, mode in entries:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _address(container: Container) -> str:
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+    return str(networks.get(NETWORK, {}).get("IPAddress") or "")
+
+
+def _write_known_hosts(files: LabFiles, address: str) -> None:
+    if not address:
+        raise OpsError("the lab VM has no address on its network", ExitCode.UNREACHABLE)
+    key_type, key = files.host_key.with_suffix(".pub").read_text().split()[:2]
+    entry = f"{address} {key_type} {key}\n"
+    if not files.known_hosts.exists() or files.known_hosts.read_text() != entry:
+        files.known_hosts.write_text(entry)
+
+
+def _wait_for_ssh(files: LabFiles, address: str) -> None:
+    """Poll until root can log in; sshd comes up within a second or two of boot."""
+    deadline = time.monotonic() + SSH_WAIT_SECONDS
+    argv = ["ssh", *ssh_options(files), "-i", str(files.client_key), f"root@{address}", "true"]
+    while True:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise OpsError(f"the lab VM {address} did not accept SSH within {SSH_WAIT_SECONDS:.0f} s: "
+                           f"{result.stderr.strip()}", ExitCode.UNREACHABLE)
+        time.sleep(0.2)
+

@@ -1,0 +1,37 @@
+"""Where ibgw-ops keeps its state and finds the playbooks, roles and inventories it ships."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+STATE_DIR_ENV = "IBGW_OPS_STATE_DIR"
+
+
+def state_dir() -> Path:
+    """Per-user state (lab keys, generated inventories), overridable for tests and shared hosts."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "ibgw-ops"
+
+
+def data_dir() -> Path:
+    """The folder holding ``playbooks/``, ``roles/`` and ``inventory/``.
+
+    A wheel carries them inside the package (``ibgw_ops/data``); an editable install of a checkout has
+    them at the repository's top level instead.
+    """
+    packaged = Path(str(resources.files("ibgw_ops"))) / "data"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2]
+
+
+def ansible_command(name: str) -> str:
+    """Path of an Ansible CLI from this interpreter's environment, so cron's minimal PATH cannot hide it."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
