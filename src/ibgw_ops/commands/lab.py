@@ -36,7 +36,7 @@ def up(args: argparse.Namespace) -> int:
     from ibgw_ops.lab import vm  # noqa: PLC0415
 
     result = vm.up(_progress)
-    print(f"lab VM {vm.NAME} running at {result.address}; inventory {result.inventory}")
+    print(f"lab VM {vm.lab_name()} running at {result.address}; inventory {result.inventory}")
     return int(ExitCode.OK)
 
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import docker
 
 LABEL = "io.ibgw-ops.lab"
+IMAGE_LABEL = "io.ibgw-ops.lab-image"
 
 
 def connect() -> docker.DockerClient:

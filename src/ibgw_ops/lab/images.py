@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ibgw_ops.errors import OpsError
-from ibgw_ops.lab.engine import LABEL
+from ibgw_ops.lab.engine import IMAGE_LABEL
 
 if TYPE_CHECKING:
     import docker
@@ -61,7 +61,7 @@ VM = RootfsRecipe(
 )
 BASE = RootfsRecipe(
     repository="ibgw-lab/debian-base",
-    packages=("python3-minimal", "ca-certificates"),
+    packages=("python3",),
     command='CMD ["/bin/bash"]',
     vm=False,
 )
@@ -90,9 +90,10 @@ def ensure_rootfs_images(client: docker.DockerClient, log: Log) -> None:
                 src=str(archive),
                 repository=recipe.repository,
                 tag=recipe.reference.rsplit(":", 1)[1],
-                changes=[recipe.command, f"LABEL {RECIPE_LABEL}={recipe.digest} {LABEL}=image"],
+                changes=[recipe.command, f"LABEL {RECIPE_LABEL}={recipe.digest} {IMAGE_LABEL}=true"],
             )
             archive.unlink()
+            _prune(client, recipe.repository, recipe.reference)
 
 
 def standin_reference() -> str:
@@ -113,19 +114,35 @@ def ensure_standin(client: docker.DockerClient, archive_dir: Path, log: Log) -> 
             path=str(_standin_context()),
             tag=reference,
             buildargs={"BASE": BASE.reference},
-            labels={LABEL: "image"},
+            labels={IMAGE_LABEL: "true"},
             rm=True,
             network_mode="none",
         )
+        _prune(client, reference.rsplit(":", 1)[0], reference)
     archive = archive_dir / (reference.replace("/", "_").replace(":", "_") + ".tar")
     if not archive.exists():
         archive_dir.mkdir(parents=True, exist_ok=True)
+        for stale in archive_dir.glob("*.tar"):
+            stale.unlink()
         partial = archive.with_suffix(".partial")
         with partial.open("wb") as out:
             for chunk in client.images.get(reference).save(named=True):
                 out.write(chunk)
         partial.replace(archive)
     return reference, archive
+
+
+def _prune(client: docker.DockerClient, repository: str, keep: str) -> None:
+    """Remove the lab's older builds of ``repository`` that no container uses."""
+    import docker.errors  # noqa: PLC0415
+
+    for image in client.images.list(name=repository, filters={"label": IMAGE_LABEL}):
+        for tag in image.tags:
+            if tag != keep:
+                try:
+                    client.images.remove(tag)
+                except docker.errors.APIError:
+                    pass  # still used by a container (a running lab VM keeps its base until 'lab down')
 
 
 def _exists(client: docker.DockerClient, reference: str) -> bool:

@@ -7,6 +7,7 @@ generates, python3, and no Docker. ``docker restart`` on it is a reboot (systemd
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -25,10 +26,13 @@ if TYPE_CHECKING:
     import docker
     from docker.models.containers import Container
 
-NAME = "ibgw-lab"
-NETWORK = "ibgw-lab"
-DOCKER_DISK = "ibgw-lab-docker"
+NAME_ENV = "IBGW_OPS_LAB_NAME"
 SSH_WAIT_SECONDS = 90.0
+
+
+def lab_name() -> str:
+    """The lab VM's name: container, hostname, network and inventory host (tests use their own)."""
+    return os.environ.get(NAME_ENV) or "ibgw-lab"
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ def up(log: images.Log) -> LabStatus:
         "ibgw_lab_standin_image": standin,
         "ibgw_lab_standin_archive": str(archive),
     }
-    if inventory.write_static(inventory_dir, {NAME: host_vars}, "Written by 'ibgw-ops lab up'; regenerated."):
+    if inventory.write_static(inventory_dir, {lab_name(): host_vars}, "Written by 'ibgw-ops lab up'; regenerated."):
         log(f"inventory written: {inventory_dir}")
     inventory.seed_group_vars(inventory_dir, data_dir() / "inventory" / "lab")
     return LabStatus("running", address, container.image.tags[0] if container.image.tags else None,
@@ -120,7 +124,7 @@ def down(log: images.Log) -> None:
     import docker.errors  # noqa: PLC0415
 
     client = connect()
-    selector = {"label": LABEL}
+    selector = {"label": f"{LABEL}={lab_name()}"}
     for container in client.containers.list(all=True, filters=selector):
         log(f"removing container {container.name}")
         container.remove(force=True, v=True)
@@ -165,7 +169,7 @@ def _find(client: docker.DockerClient) -> Container | None:
     import docker.errors  # noqa: PLC0415
 
     try:
-        return client.containers.get(NAME)
+        return client.containers.get(lab_name())
     except docker.errors.NotFound:
         return None
 
@@ -181,46 +185,69 @@ def _ensure_keys(files: LabFiles) -> None:
 
 
 def _ensure_container(client: docker.DockerClient, files: LabFiles, log: images.Log) -> Container:
+    name = lab_name()
     container = _find(client)
     if container is None:
-        _ensure_network(client)
-        log(f"creating the lab VM {NAME}")
+        _ensure_network(client, name)
+        log(f"creating the lab VM {name}")
         container = client.containers.create(
             images.VM.reference,
-            name=NAME,
-            hostname=NAME,
-            network=NETWORK,
-            labels={LABEL: "vm"},
+            name=name,
+            hostname=name,
+            network=name,
+            labels={LABEL: name},
             cap_add=["ALL"],
             cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             cgroupns="host",
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                _ensure_disk(client): {"bind": "/var/lib/docker", "mode": "rw"},
+                _ensure_disk(client, f"{name}-docker"): {"bind": "/var/lib/docker", "mode": "rw"},
             },
             tmpfs={"/run": "", "/run/lock": ""},
             stop_signal="SIGRTMIN+3",
             detach=True,
         )
         container.put_archive("/", _identity_archive(files))
+    elif not _identity_matches(container, files):
+        log("giving the lab VM this state directory's keys")
+        container.put_archive("/", _identity_archive(files))
+        if container.status == "running":
+            container.exec_run(["systemctl", "restart", "ssh"])
     if container.status != "running":
-        log(f"booting the lab VM {NAME}")
+        log(f"booting the lab VM {name}")
         container.start()
     container.reload()
     return container
 
 
-def _ensure_network(client: docker.DockerClient) -> None:
-    if not client.networks.list(names=[NETWORK]):
-        client.networks.create(NETWORK, driver="bridge", labels={LABEL: "network"})
+def _identity_matches(container: Container, files: LabFiles) -> bool:
+    """Whether the VM holds this state directory's host key and login key (the state may have moved)."""
+    import docker.errors  # noqa: PLC0415
+
+    for path, expected in (("/etc/ssh/ssh_host_ed25519_key.pub", files.host_key.with_suffix(".pub")),
+                           ("/root/.ssh/authorized_keys", files.client_key.with_suffix(".pub"))):
+        try:
+            chunks, _ = container.get_archive(path)
+        except docker.errors.NotFound:
+            return False
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = archive.extractfile(archive.getmembers()[0])
+            if member is None or member.read() != expected.read_bytes():
+                return False
+    return True
 
 
-def _ensure_disk(client: docker.DockerClient) -> str:
+def _ensure_network(client: docker.DockerClient, name: str) -> None:
+    if all(network.name != name for network in client.networks.list(names=[name])):
+        client.networks.create(name, driver="bridge", labels={LABEL: name})
+
+
+def _ensure_disk(client: docker.DockerClient, volume: str) -> str:
     """A volume for the VM's /var/lib/docker, so the nested engine gets overlay2 instead of vfs."""
-    if not client.volumes.list(filters={"name": DOCKER_DISK}):
-        client.volumes.create(DOCKER_DISK, labels={LABEL: "disk"})
-    return DOCKER_DISK
+    if all(existing.name != volume for existing in client.volumes.list(filters={"name": volume})):
+        client.volumes.create(volume, labels={LABEL: lab_name()})
+    return volume
 
 
 def _identity_archive(files: LabFiles) -> bytes:
@@ -244,7 +271,7 @@ def _identity_archive(files: LabFiles) -> bytes:
 
 def _address(container: Container) -> str:
     networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
-    return str(networks.get(NETWORK, {}).get("IPAddress") or "")
+    return str(networks.get(lab_name(), {}).get("IPAddress") or "")
 
 
 def _write_known_hosts(files: LabFiles, address: str) -> None:

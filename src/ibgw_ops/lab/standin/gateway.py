@@ -144,10 +144,15 @@ def frame(*fields: object) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
 
-async def read_fields(reader: asyncio.StreamReader) -> list[str]:
-    """Read one length-prefixed message and split it into its fields."""
+async def read_payload(reader: asyncio.StreamReader) -> str:
+    """Read one length-prefixed message."""
     (size,) = struct.unpack(">I", await reader.readexactly(4))
-    return (await reader.readexactly(size)).decode(errors="replace").split("\0")[:-1]
+    return (await reader.readexactly(size)).decode(errors="replace")
+
+
+async def read_fields(reader: asyncio.StreamReader) -> list[str]:
+    """Read one message of NUL-terminated fields."""
+    return (await read_payload(reader)).split("\0")[:-1]
 
 
 class Gateway:
@@ -263,7 +268,7 @@ class Gateway:
                 return
             if await reader.readexactly(4) != b"API\0":
                 return
-            versions = (await read_fields(reader) or [""])[0]
+            versions = await read_payload(reader)  # "v157..178[ options]", not NUL-terminated
             match = re.match(r"v(\d+)(?:\.\.(\d+))?", versions)
             if not match or int(match.group(2) or match.group(1)) < MIN_CLIENT_VERSION:
                 return
