@@ -1,0 +1,59 @@
+"""The command line: every verb documented, bad input refused with exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from pathlib import Path
+
+from ibgw_ops import cli
+from ibgw_ops.errors import ExitCode
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ibgw_ops", *args], capture_output=True, text=True,
+                          env=env, check=False)
+
+
+def test_help_lists_every_verb_with_a_one_line_description():
+    out = run("--help")
+    assert out.returncode == 0
+    parser = cli.build_parser()
+    verbs = next(a for a in parser._actions if a.dest == "verb")
+    for choice in verbs._choices_actions:
+        assert choice.help, f"verb {choice.dest} has no description"
+        assert choice.dest in out.stdout
+    lab_help = run("lab", "--help").stdout
+    for action in ("up", "down", "status", "ssh"):
+        assert f"    {action} " in lab_help
+
+
+def test_unknown_verb_is_bad_input():
+    out = run("frobnicate")
+    assert out.returncode == ExitCode.BAD_INPUT
+    assert "invalid choice" in out.stderr
+
+
+def test_missing_inventory_names_the_flag_and_exits_2(tmp_path):
+    out = run("--inventory", str(tmp_path / "nope"), "hosts")
+    assert out.returncode == ExitCode.BAD_INPUT
+    assert "--inventory" in out.stderr and "does not exist" in out.stderr
+
+
+def test_heavy_libraries_are_not_imported_for_help():
+    probe = ("import sys, contextlib, io\n"
+             "from ibgw_ops import cli\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+             "    cli.main(['--help'])\n"
+             "print(sorted(m for m in ('docker', 'ansible_runner', 'google.cloud.compute_v1')"
+             " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_exit_codes_are_distinct_and_each_is_documented_in_the_readme():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)
+    for code in ExitCode:
+        assert f"| {int(code)} | `{code.name}` |" in readme
