@@ -7,6 +7,7 @@ A second ``lab up`` finds both by their recipe label and builds nothing.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import subprocess
@@ -139,10 +140,9 @@ def _prune(client: docker.DockerClient, repository: str, keep: str) -> None:
     for image in client.images.list(name=repository, filters={"label": IMAGE_LABEL}):
         for tag in image.tags:
             if tag != keep:
-                try:
+                # An image still used by a container (a running lab VM) stays until 'lab down'.
+                with contextlib.suppress(docker.errors.APIError):
                     client.images.remove(tag)
-                except docker.errors.APIError:
-                    pass  # still used by a container (a running lab VM keeps its base until 'lab down')
 
 
 def _exists(client: docker.DockerClient, reference: str) -> bool:

@@ -115,8 +115,7 @@ def up(log: images.Log) -> LabStatus:
     if inventory.write_static(inventory_dir, {lab_name(): host_vars}, "Written by 'ibgw-ops lab up'; regenerated."):
         log(f"inventory written: {inventory_dir}")
     inventory.seed_group_vars(inventory_dir, data_dir() / "inventory" / "lab")
-    return LabStatus("running", address, container.image.tags[0] if container.image.tags else None,
-                     inventory_dir)
+    return LabStatus("running", address, _image_tag(container), inventory_dir)
 
 
 def down(log: images.Log) -> None:
@@ -124,7 +123,7 @@ def down(log: images.Log) -> None:
     import docker.errors  # noqa: PLC0415
 
     client = connect()
-    selector = {"label": f"{LABEL}={lab_name()}"}
+    selector: dict[str, str | list[str] | bool] = {"label": f"{LABEL}={lab_name()}"}
     for container in client.containers.list(all=True, filters=selector):
         log(f"removing container {container.name}")
         container.remove(force=True, v=True)
@@ -151,8 +150,7 @@ def status() -> LabStatus:
     known = inventory_dir if inventory_dir.exists() else None
     if container is None:
         return LabStatus("absent", None, None, known)
-    tags = container.image.tags if container.image else []
-    return LabStatus(container.status, _address(container) or None, tags[0] if tags else None, known)
+    return LabStatus(container.status, _address(container) or None, _image_tag(container), known)
 
 
 def ssh_argv(command: list[str]) -> list[str]:
@@ -267,6 +265,11 @@ def _identity_archive(files: LabFiles) -> bytes:
             info.size, info.mode = len(data), mode
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def _image_tag(container: Container) -> str | None:
+    tags = container.image.tags if container.image else []
+    return tags[0] if tags else None
 
 
 def _address(container: Container) -> str:

@@ -20,9 +20,10 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SERVER_VERSION = 176
 MIN_CLIENT_VERSION = 100
@@ -175,9 +176,9 @@ class Gateway:
             self.exit_code = code
             self.stopped.set()
 
-    def spawn(self, coroutine: object) -> None:
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a background task and keep a reference to it."""
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
