@@ -34,6 +34,14 @@ class Lab:
             raise AssertionError(f"ibgw-ops {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
 
+    def playbook(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a playbook with plain ansible-playbook, as an SRE would."""
+        root = Path(__file__).parents[2]
+        command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.inventory),
+                   str(root / "playbooks" / name), *args]
+        return subprocess.run(command, cwd=root, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
+                              capture_output=True, text=True, check=False, timeout=900)
+
     def ssh(self, command: str) -> str:
         return self.cli("lab", "ssh", "--", command).stdout
 
@@ -51,10 +59,22 @@ def docker_client() -> docker.DockerClient:
     return docker.from_env()
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    handle = Lab(TEST_LAB, tmp_path_factory.mktemp("state"))
+def fresh_lab(name: str, factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab VM created from scratch for a group of tests, removed afterwards."""
+    handle = Lab(name, factory.mktemp(name))
     handle.cli("lab", "down")
     handle.cli("lab", "up")
     yield handle
     handle.cli("lab", "down")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A fresh VM as a cloud provider hands it over: nothing installed by the roles."""
+    yield from fresh_lab(TEST_LAB, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A VM of its own for tests that apply the roles."""
+    yield from fresh_lab("ibgw-test-roles", tmp_path_factory)
