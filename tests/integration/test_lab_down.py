@@ -24,3 +24,17 @@ def test_lab_down_leaves_no_container_network_volume_or_file(tmp_path, docker_cl
     status = lab.cli("lab", "status", check=False)
     assert status.returncode == 3
     assert "absent" in status.stdout
+
+
+def test_a_foreign_container_with_the_lab_name_is_never_adopted(tmp_path, docker_client):
+    lab = Lab("ibgw-test-foreign", tmp_path / "state")
+    image = docker_client.images.list(name="ibgw-lab/debian-base")[0]
+    foreign = docker_client.containers.create(image.id, name=lab.name, command=["true"])
+    try:
+        result = lab.cli("lab", "up", check=False)
+        assert result.returncode == 2
+        assert "did not create" in result.stderr and "IBGW_OPS_LAB_NAME" in result.stderr
+        foreign.reload()
+        assert foreign.status == "created"
+    finally:
+        foreign.remove(force=True)

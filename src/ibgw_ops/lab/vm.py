@@ -167,9 +167,13 @@ def _find(client: docker.DockerClient) -> Container | None:
     import docker.errors  # noqa: PLC0415
 
     try:
-        return client.containers.get(lab_name())
+        container = client.containers.get(lab_name())
     except docker.errors.NotFound:
         return None
+    if container.labels.get(LABEL) != lab_name():
+        raise OpsError(f"a container named {lab_name()} exists that the lab did not create; remove it or set "
+                       f"IBGW_OPS_LAB_NAME to another name", ExitCode.BAD_INPUT)
+    return container
 
 
 def _ensure_keys(files: LabFiles) -> None:
