@@ -13,6 +13,8 @@ import docker
 import pytest
 import yaml
 
+from ibgw_ops.paths import ansible_command
+
 TEST_LAB = "ibgw-test-lab"
 
 
@@ -37,7 +39,7 @@ class Lab:
     def playbook(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a playbook with plain ansible-playbook, as an SRE would."""
         root = Path(__file__).parents[2]
-        command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(self.inventory),
+        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory),
                    str(root / "playbooks" / name), *args]
         return subprocess.run(command, cwd=root, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
                               capture_output=True, text=True, check=False, timeout=900)

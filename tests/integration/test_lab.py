@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from ibgw_ops.paths import ansible_command
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_keys_are_private_and_the_host_key_is_pinned(lab):
 
 def test_real_ansible_reaches_the_vm_through_the_written_inventory_with_host_key_checking(lab):
     env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True"}
-    ansible = str(Path(sys.executable).parent / "ansible")
+    ansible = ansible_command("ansible")
     result = subprocess.run([ansible, "-i", str(lab.inventory), "ibgw_gateways", "-m", "ansible.builtin.ping"],
                             env=env, capture_output=True, text=True, check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

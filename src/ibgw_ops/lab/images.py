@@ -48,9 +48,14 @@ class RootfsRecipe:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
+    def tag(self) -> str:
+        """Image tag: the suite and the recipe hash."""
+        return f"{SUITE}-{self.digest}"
+
+    @property
     def reference(self) -> str:
-        """Image reference, tagged with the recipe hash."""
-        return f"{self.repository}:{SUITE}-{self.digest}"
+        """Full image reference."""
+        return f"{self.repository}:{self.tag}"
 
 
 VM = RootfsRecipe(
@@ -90,11 +95,14 @@ def ensure_rootfs_images(client: docker.DockerClient, log: Log) -> None:
             client.api.import_image(
                 src=str(archive),
                 repository=recipe.repository,
-                tag=recipe.reference.rsplit(":", 1)[1],
+                tag=recipe.tag,
                 changes=[recipe.command, f"LABEL {RECIPE_LABEL}={recipe.digest} {IMAGE_LABEL}=true"],
             )
             archive.unlink()
             _prune(client, recipe.repository, recipe.reference)
+
+
+STANDIN_REPOSITORY = "ibgw-lab/ib-gateway"
 
 
 def standin_reference() -> str:
@@ -103,7 +111,7 @@ def standin_reference() -> str:
     for source in sorted(_standin_context().iterdir()):
         if source.is_file() and source.suffix != ".pyc":
             digest.update(source.name.encode() + source.read_bytes())
-    return f"ibgw-lab/ib-gateway:standin-{digest.hexdigest()[:12]}"
+    return f"{STANDIN_REPOSITORY}:standin-{digest.hexdigest()[:12]}"
 
 
 def ensure_standin(client: docker.DockerClient, archive_dir: Path, log: Log) -> tuple[str, Path]:
@@ -119,7 +127,7 @@ def ensure_standin(client: docker.DockerClient, archive_dir: Path, log: Log) -> 
             rm=True,
             network_mode="none",
         )
-        _prune(client, reference.rsplit(":", 1)[0], reference)
+        _prune(client, STANDIN_REPOSITORY, reference)
     archive = archive_dir / (reference.replace("/", "_").replace(":", "_") + ".tar")
     if not archive.exists():
         archive_dir.mkdir(parents=True, exist_ok=True)
@@ -167,9 +175,6 @@ def _debootstrap(recipe: RootfsRecipe, rootfs: Path, cache: Path) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
         raise OpsError(f"debootstrap {SUITE} failed (exit {result.returncode}):\n{tail}")
-    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for entry in (rootfs / leftover).glob("*.deb"):
-            entry.unlink()
 
 
 def _make_vm_like(rootfs: Path) -> None:

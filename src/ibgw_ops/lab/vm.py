@@ -159,8 +159,12 @@ def ssh_argv(command: list[str]) -> list[str]:
     current = status()
     if current.state != "running" or not current.address:
         raise OpsError(f"the lab VM is {current.state}; run 'ibgw-ops lab up'", ExitCode.UNREACHABLE)
-    options = ssh_options(files, interactive=not command)
-    return ["ssh", *options, "-i", str(files.client_key), f"root@{current.address}", *command]
+    return _ssh_command(files, current.address, command, interactive=not command)
+
+
+def _ssh_command(files: LabFiles, address: str, command: list[str], *, interactive: bool = False) -> list[str]:
+    return ["ssh", *ssh_options(files, interactive=interactive), "-i", str(files.client_key), f"root@{address}",
+            *command]
 
 
 def _find(client: docker.DockerClient) -> Container | None:
@@ -293,7 +297,7 @@ def _write_known_hosts(files: LabFiles, address: str) -> None:
 def _wait_for_ssh(files: LabFiles, address: str) -> None:
     """Poll until root can log in; sshd comes up within a second or two of boot."""
     deadline = time.monotonic() + SSH_WAIT_SECONDS
-    argv = ["ssh", *ssh_options(files), "-i", str(files.client_key), f"root@{address}", "true"]
+    argv = _ssh_command(files, address, ["true"])
     while True:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode == 0:
