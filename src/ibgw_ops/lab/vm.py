@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
 import subprocess
 import tarfile
@@ -15,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from ibgw_ops import inventory
 from ibgw_ops.errors import ExitCode, OpsError
@@ -62,6 +65,11 @@ class LabFiles:
         return self.root / "known_hosts"
 
     @property
+    def credentials(self) -> Path:
+        """Rehearsal gateway credentials (0600) that the stand-in accepts; never a real IBKR login."""
+        return self.root / "credentials.yml"
+
+    @property
     def images(self) -> Path:
         """Image archives the roles copy to the VM and ``docker load``."""
         return self.root / "images"
@@ -97,6 +105,7 @@ def up(log: images.Log) -> LabStatus:
     files = LabFiles.default()
     images.ensure_rootfs_images(client, log)
     _ensure_keys(files)
+    _ensure_credentials(files)
     container = _ensure_container(client, files, log)
     address = _address(container)
     _write_known_hosts(files, address)
@@ -111,6 +120,7 @@ def up(log: images.Log) -> LabStatus:
         "ibgw_internal_ip": address,
         "ibgw_lab_standin_image": standin,
         "ibgw_lab_standin_archive": str(archive),
+        "ibgw_lab_credentials_file": str(files.credentials),
     }
     if inventory.write_static(inventory_dir, {lab_name(): host_vars}, "Written by 'ibgw-ops lab up'; regenerated."):
         log(f"inventory written: {inventory_dir}")
@@ -188,6 +198,17 @@ def _ensure_keys(files: LabFiles) -> None:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
                            check=True)
         key.chmod(0o600)
+
+
+def _ensure_credentials(files: LabFiles) -> None:
+    """Random rehearsal passwords for the example instances, in the shape the ib_gateway role reads."""
+    if files.credentials.exists():
+        return
+    entries = {name: {"user_id": f"lab{name}", "password": secrets.token_urlsafe(18)} for name in ("live", "paper")}
+    fd = os.open(files.credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("# Rehearsal credentials for the lab's stand-in gateway, written by 'ibgw-ops lab up'.\n")
+        yaml.safe_dump({"ib_gateway_credentials": entries}, handle, sort_keys=False)
 
 
 def _ensure_container(client: docker.DockerClient, files: LabFiles, log: images.Log) -> Container:
