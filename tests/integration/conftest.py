@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -44,6 +45,12 @@ class Lab:
         return subprocess.run(command, cwd=root, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
                               capture_output=True, text=True, check=False, timeout=900)
 
+    def converge(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Apply site.yml; fail the test when it fails."""
+        result = self.playbook("site.yml", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
     def ssh(self, command: str) -> str:
         return self.cli("lab", "ssh", "--", command).stdout
 
@@ -61,6 +68,13 @@ def docker_client() -> docker.DockerClient:
     return docker.from_env()
 
 
+def recap_changed(output: str) -> int:
+    """The ``changed=`` count of a playbook run's recap."""
+    match = re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[-1])
+    assert match, output
+    return int(match.group(1))
+
+
 def fresh_lab(name: str, factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A lab VM created from scratch for a group of tests, removed afterwards."""
     handle = Lab(name, factory.mktemp(name))
@@ -76,7 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     yield from fresh_lab(TEST_LAB, tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """A VM of its own for tests that apply the roles."""
+    """A VM of its own for tests that apply the roles (shared by the role tests)."""
     yield from fresh_lab("ibgw-test-roles", tmp_path_factory)

@@ -7,13 +7,9 @@ import re
 
 import pytest
 
+from tests.integration.conftest import recap_changed
+
 pytestmark = pytest.mark.integration
-
-
-def recap_changed(output: str) -> int:
-    match = re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[-1])
-    assert match, output
-    return int(match.group(1))
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +61,37 @@ def test_a_bad_source_is_refused_before_any_change(converged):
     assert result.returncode != 0
     assert "docker_engine_source" in result.stdout and "debian" in result.stdout
     assert lab.ssh("sha256sum /etc/docker/daemon.json") == before
+
+
+def task_results(output: str) -> dict[str, dict]:
+    """Results by task name from a -vvv run (the JSON after ``host => `` / ``FAILED! => ``)."""
+    results: dict[str, dict] = {}
+    for block in output.split("\nTASK [")[1:]:
+        name = block.split("]", 1)[0].split(" : ", 1)[-1]
+        start = max(block.find("changed: ["), block.find("fatal: ["), block.find("ok: ["))
+        brace = block.find("=> {", start)
+        if start < 0 or brace < 0:
+            continue
+        end = block.find("\n}", brace)
+        results[name] = json.loads(block[brace + 3:end + 2])
+    return results
+
+
+def test_the_docker_source_adds_dockers_repository_and_its_packages(converged):
+    """Docker's repository is unreachable here: check mode shows the repository file and the package lists."""
+    lab, _ = converged
+    lab.ssh("apt-get install -y -q python3-debian >/dev/null")
+    result = lab.playbook("site.yml", "--tags", "docker_engine", "--check", "-vvv", "-e", "docker_engine_source=docker",
+                          "-e", "docker_engine_repository_key_url=/usr/share/keyrings/debian-archive-keyring.gpg")
+    results = task_results(result.stdout)
+    removed = results["Remove distro packages that conflict with Docker's"]["invocation"]["module_args"]["name"]
+    assert {"docker.io", "docker-compose", "containerd", "runc"} <= set(removed)
+    repo = dict(line.split(": ", 1) for line in results["Add Docker's apt repository"]["repo"].splitlines())
+    assert repo == {"Types": "deb", "URIs": "https://download.docker.com/linux/debian", "Suites": "trixie",
+                    "Components": "stable", "Architectures": lab.ssh("dpkg --print-architecture").strip(),
+                    "X-Repolib-Name": "docker", "Signed-By": "/usr/share/keyrings/debian-archive-keyring.gpg"}
+    install = results["Install Docker Engine and the Compose plugin"]
+    assert install["invocation"]["module_args"]["name"] == [
+        "docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin"]
+    assert lab.ssh("dpkg-query -W -f '${Status}' docker.io") == "install ok installed"
+    assert "docker.sources" not in lab.ssh("ls /etc/apt/sources.list.d/")
