@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from ibgw_ops import __version__
-from ibgw_ops.commands import hosts, lab
+from ibgw_ops.commands import hosts, lab, probe
 from ibgw_ops.errors import ExitCode, OpsError
 
-VERB_MODULES = (lab, hosts)
+VERB_MODULES = (lab, hosts, probe)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,3 +94,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A VM of its own for tests that apply the roles (shared by the role tests)."""
     yield from fresh_lab("ibgw-test-roles", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def deployed(converged_lab: Lab) -> Lab:
+    """The roles VM with site.yml applied with the lab's defaults."""
+    converged_lab.converge()
+    return converged_lab

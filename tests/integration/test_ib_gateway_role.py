@@ -41,12 +41,6 @@ def host_fingerprint(lab: Lab) -> str:
                    "docker ps -a --format '{{.Names}} {{.ID}} {{.Status}}' 2>/dev/null; dpkg -l | md5sum")
 
 
-@pytest.fixture(scope="module")
-def deployed(converged_lab: Lab) -> Lab:
-    converged_lab.converge()
-    return converged_lab
-
-
 def test_a_changed_configuration_never_recreates_a_running_gateway(deployed, tmp_path):
     start(deployed, "live")
     deployed.ssh("docker compose --project-directory /opt/ibgw/paper stop")

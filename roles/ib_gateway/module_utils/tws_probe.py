@@ -1,0 +1,1 @@
+../../../src/ibgw_ops/tws_probe.py

@@ -1,0 +1,51 @@
+"""``ibgw-ops probe HOST:PORT``: the TWS API handshake from the controller (or a Cloud Run job's point of view).
+
+Exit 0 when ready, 4 when the gateway is not ready (after ``--wait`` seconds when given), 2 for a bad address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ibgw_ops import tws_probe
+from ibgw_ops.errors import BadInput, ExitCode
+
+
+def register(verbs: Any) -> None:
+    """Add ``probe``."""
+    parser = verbs.add_parser("probe", help=run.__doc__, description=__doc__)
+    parser.add_argument("address", metavar="HOST:PORT", type=parse_address, help="the gateway's published API port")
+    parser.add_argument("--client-id", type=int, default=tws_probe.DEFAULT_CLIENT_ID,
+                        help="client id reserved for probes (default %(default)s)")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="poll until ready or this many seconds have passed (default: probe once)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(handler=run)
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` with a port in 1-65535."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not HOST:PORT with a port in 1-65535")
+    return host.strip("[]"), int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Say whether an API client would succeed now (or within --wait seconds)."""
+    host, port = args.address
+    if args.wait < 0:
+        raise BadInput("--wait", f"{args.wait:g} is negative", "0 or more seconds")
+    if args.wait:
+        result = tws_probe.wait_until_ready(host, port, client_id=args.client_id, timeout=args.wait)
+    else:
+        result = tws_probe.probe(host, port, client_id=args.client_id)
+    if args.json:
+        print(json.dumps(result.as_dict(), sort_keys=True))
+    else:
+        accounts = f" accounts={','.join(result.accounts)}" if result.accounts else ""
+        version = f" server_version={result.server_version}" if result.server_version else ""
+        print(f"{host}:{port} {result.state}: {result.description}{accounts}{version}")
+    return int(ExitCode.OK if result.ready else ExitCode.NOT_READY)
