@@ -98,6 +98,8 @@ def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def deployed(converged_lab: Lab) -> Lab:
-    """The roles VM with site.yml applied with the lab's defaults."""
+    """The roles VM with site.yml applied with the lab's defaults, and every gateway stopped."""
     converged_lab.converge()
+    stopped = converged_lab.playbook("stop.yml")
+    assert stopped.returncode == 0, stopped.stdout
     return converged_lab
