@@ -20,6 +20,14 @@ class RawClient:
         self.send(71, 2, client_id, "")
         return server_version
 
+    @classmethod
+    def in_session(cls, port: int, client_id: int) -> RawClient:
+        """A client that holds ``client_id``: handshake done and nextValidId received."""
+        client = cls(port)
+        client.handshake(client_id)
+        client.read_until("9")
+        return client
+
     def send(self, *fields: object) -> None:
         payload = b"".join(str(f).encode() + b"\0" for f in fields)
         self.sock.sendall(struct.pack(">I", len(payload)) + payload)

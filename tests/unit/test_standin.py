@@ -98,15 +98,14 @@ def test_bad_trading_mode_exits_1(standin):
 def test_a_second_client_with_the_same_id_gets_error_326(standin):
     gateway = standin()
     gateway.wait_for("Login has completed")
-    first = RawClient(gateway.port)
-    first.handshake(7)
-    first.read_until("9")
+    first = RawClient.in_session(gateway.port, 7)
     second = RawClient(gateway.port)
     second.handshake(7)
     error = second.read_until("4")
     assert error[3] == "326"
     with pytest.raises(ConnectionError):
         second.read()
+    first.close()
 
 
 def test_session_taken_with_secondary_exits(standin):

@@ -74,9 +74,7 @@ def test_disconnected_from_ibkr(standin):
 def test_client_id_in_use(standin):
     gateway = standin()
     gateway.wait_for("API ready")
-    holder = RawClient(gateway.port)
-    holder.handshake(999)
-    holder.read_until("9")
+    holder = RawClient.in_session(gateway.port, 999)
     try:
         result = tws_probe.probe("127.0.0.1", gateway.port, client_id=999)
         assert result.state == tws_probe.CLIENT_ID_CLASH

@@ -22,7 +22,7 @@ options:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.tws_probe import probe, wait_until_ready  # noqa: E402
+from ansible.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe, wait_until_ready  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
         argument_spec={
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int", "required": True},
-            "client_id": {"type": "int", "default": 999},
+            "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
             "wait": {"type": "float", "default": 0.0},
             "interval": {"type": "float", "default": 0.25},
             "container": {"type": "str"},
