@@ -35,3 +35,8 @@ def ansible_command(name: str) -> str:
     """Path of an Ansible CLI from this interpreter's environment, so cron's minimal PATH cannot hide it."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
+
+
+def search_path() -> str:
+    """``$PATH`` with this interpreter's folder first, for children that look up Ansible's CLIs themselves."""
+    return os.pathsep.join(filter(None, (str(Path(sys.executable).parent), os.environ.get("PATH"))))

@@ -1,0 +1,119 @@
+"""What a playbook run said, read from ansible-runner's events.
+
+Failures per host, the recap, the payloads the roles report for ibgw-ops, and one progress line per task result
+for a watching operator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, TextIO
+
+from ibgw_ops.errors import ExitCode
+
+# Task files whose failures mean "your input is wrong": they run before any task that changes a host.
+INPUT_CHECK_TASK_FILES = frozenset({"validate.yml", "validate_instance.yml", "credentials.yml"})
+# How the ib_gateway role words a gateway that did not answer the handshake in time.
+NOT_READY_PREFIX = "NOT READY:"
+# Debug messages shaped {"ibgw_<kind>": {...}} are results for the CLI to show (status rows, ready gateways).
+PAYLOAD_PREFIX = "ibgw_"
+# Bookkeeping actions whose "ok" would only clutter the progress lines (their failures are still shown).
+QUIET_ACTIONS = frozenset({"include_tasks", "import_tasks", "include_role", "import_role", "include_vars", "assert",
+                           "validate_argument_spec", "set_fact", "stat", "debug"})
+RESULT_EVENTS = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    """The last thing that went wrong on one host, and how the CLI classifies it."""
+
+    host: str
+    task: str
+    message: str
+    code: ExitCode
+
+    def line(self) -> str:
+        """One line for the failure summary."""
+        return f"{self.host}: {self.task}: {self.message}"
+
+
+class EventLog:
+    """Collects one run's events in memory; nothing is written to the runner's directory."""
+
+    def __init__(self, progress: TextIO | None = None, echo: TextIO | None = None) -> None:
+        self.stats: dict[str, dict[str, int]] | None = None
+        self.payloads: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._last_failure: dict[str, HostFailure] = {}
+        self._progress = progress
+        self._echo = echo
+
+    def handle(self, event: dict[str, Any]) -> bool:
+        """ansible-runner's ``event_handler``: returns False so no event (task output) lands on disk."""
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if self._echo is not None and event.get("stdout"):
+            print(event["stdout"], file=self._echo, flush=True)
+        if kind == "playbook_on_stats":
+            self.stats = {key: dict(data.get(key) or {}) for key in
+                          ("ok", "changed", "dark", "failures", "processed", "skipped", "rescued", "ignored")}
+        elif kind in RESULT_EVENTS:
+            self._result(kind, data)
+        return False
+
+    def _result(self, kind: str, data: dict[str, Any]) -> None:
+        host, task, res = str(data.get("host", "?")), str(data.get("task", "")), data.get("res") or {}
+        outcome = RESULT_EVENTS[kind]
+        if kind == "runner_on_ok":
+            outcome = "changed" if res.get("changed") else "ok"
+            self._collect_payload(host, res.get("msg"))
+        elif kind == "runner_on_failed" and data.get("ignore_errors"):
+            outcome = "ignored"
+        elif kind == "runner_on_failed":
+            self._last_failure[host] = HostFailure(host, task, _message(res), _classify(data, res))
+        else:
+            self._last_failure[host] = HostFailure(host, task, _message(res), ExitCode.UNREACHABLE)
+        quiet = outcome == "ok" and str(data.get("task_action", "")).rsplit(".", 1)[-1] in QUIET_ACTIONS
+        if self._progress is not None and not quiet:
+            print(f"  {outcome:<11} {host}  {task}", file=self._progress, flush=True)
+
+    def _collect_payload(self, host: str, message: object) -> None:
+        if isinstance(message, dict) and len(message) == 1:
+            (key, value), = message.items()
+            if key.startswith(PAYLOAD_PREFIX) and isinstance(value, dict):
+                self.payloads[key].append({"host": host, **value})
+
+    def failures(self) -> list[HostFailure]:
+        """The hosts the recap counts as failed or unreachable, each with its last failure."""
+        if self.stats is None:
+            return sorted(self._last_failure.values(), key=lambda f: f.host)
+        failed = set(self.stats["failures"]) | set(self.stats["dark"])
+        return [self._last_failure.get(host) or HostFailure(host, "?", "failed (no task result)", ExitCode.FAILED)
+                for host in sorted(failed)]
+
+    def hosts(self) -> list[str]:
+        """Hosts the run acted on."""
+        return sorted(self.stats["processed"]) if self.stats else []
+
+    def changed(self) -> int:
+        """Tasks that changed something, summed over hosts."""
+        return sum(self.stats["changed"].values()) if self.stats else 0
+
+
+def _classify(data: dict[str, Any], res: dict[str, Any]) -> ExitCode:
+    task_file = PurePath(str(data.get("task_path", "")).rsplit(":", 1)[0]).name
+    if task_file in INPUT_CHECK_TASK_FILES or str(data.get("task_action", "")).endswith("validate_argument_spec"):
+        return ExitCode.BAD_INPUT
+    if str(res.get("msg", "")).startswith(NOT_READY_PREFIX):
+        return ExitCode.NOT_READY
+    return ExitCode.FAILED
+
+
+def _message(res: dict[str, Any]) -> str:
+    parts = [str(res.get("msg") or "")]
+    stderr = str(res.get("stderr") or "").strip()
+    if stderr:
+        parts.append(stderr.splitlines()[-1])
+    return re.sub(r"\s+", " ", ": ".join(p for p in parts if p)).strip() or "failed"

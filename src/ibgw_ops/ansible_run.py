@@ -1,0 +1,130 @@
+"""The one place that runs a playbook through ansible-runner (ansible-navigator style).
+
+Each run gets a private directory (0700) under the state directory that is removed afterwards; events stay in
+memory; extra variables and the environment never carry a secret (credentials live in vault-encrypted inventory or
+in the credentials file the role reads on the controller, the vault password goes over the runner's pty only);
+host keys are checked. On a terminal the operator sees one line per task result; elsewhere (cron) a successful
+run prints nothing and a failed one a summary per host.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ibgw_ops.ansible_events import EventLog, HostFailure
+from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.interrupts import Interrupts
+from ibgw_ops.paths import data_dir, search_path, state_dir
+
+VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
+# Failure classes in the order they decide the exit code when hosts fail differently.
+CODE_PRECEDENCE = (ExitCode.BAD_INPUT, ExitCode.UNREACHABLE, ExitCode.NOT_READY, ExitCode.FAILED)
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its events, and whether it was cancelled by a signal."""
+
+    playbook: str
+    events: EventLog
+    status: str
+    interrupted: str | None = None
+    failures: list[HostFailure] = field(default_factory=list)
+
+    def exit_code(self) -> ExitCode:
+        """0 ok, else the class of the most telling failure (see ``CODE_PRECEDENCE``)."""
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        codes = {failure.code for failure in self.failures}
+        for code in CODE_PRECEDENCE:
+            if code in codes:
+                return code
+        return ExitCode.OK if self.status == "successful" else ExitCode.FAILED
+
+    def raise_for_failure(self) -> None:
+        """Turn a failed run into the CLI's error: a summary with one line per failed host."""
+        code = self.exit_code()
+        if code == ExitCode.OK:
+            return
+        if self.interrupted:
+            raise OpsError(f"{self.playbook} interrupted by {self.interrupted}; the hosts may be mid-change", code)
+        if not self.failures:
+            raise OpsError(f"{self.playbook} failed ({self.status}) before any host reported a result; "
+                           "rerun with -vvv to see Ansible's own output", code)
+        lines = "\n".join(f"  {failure.line()}" for failure in self.failures)
+        raise OpsError(f"{self.playbook} failed on {len(self.failures)} host(s):\n{lines}", code)
+
+
+class PlaybookRunner:
+    """Runs the shipped playbooks against one inventory with the operator's verbosity and vault settings."""
+
+    def __init__(self, inventory: Path, interrupts: Interrupts, *, verbosity: int = 0, limit: str | None = None,
+                 vault_password: str | None = None, interactive: bool | None = None) -> None:
+        self.inventory = inventory
+        self.interrupts = interrupts
+        self.verbosity = verbosity
+        self.limit = limit
+        self._vault_password = vault_password
+        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+
+    def run(self, playbook: str, extravars: Mapping[str, Any] | None = None, *, check: bool = False,
+            cancellable: bool = True) -> RunOutcome:
+        """Run ``playbooks/<playbook>``; a teardown passes ``cancellable=False`` so a signal cannot cut it short."""
+        import ansible_runner  # noqa: PLC0415 - heavy, and only verbs that run playbooks need it
+
+        events = EventLog(progress=sys.stderr if self.interactive and not self.verbosity else None,
+                          echo=sys.stderr if self.verbosity else None)
+        runs = state_dir() / "runs"
+        runs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private = Path(tempfile.mkdtemp(prefix=f"{Path(playbook).stem}-", dir=runs))
+        try:
+            runner = ansible_runner.run(
+                private_data_dir=str(private),
+                project_dir=str(data_dir()),
+                playbook=str(data_dir() / "playbooks" / playbook),
+                inventory=str(self.inventory),
+                extravars=dict(extravars or {}),
+                envvars=self._envvars(),
+                cmdline=self._cmdline(check),
+                passwords={VAULT_PROMPT: self._vault_password} if self._vault_password else {},
+                limit=self.limit,
+                verbosity=self.verbosity or None,
+                quiet=True,
+                suppress_env_files=True,
+                rotate_artifacts=1,
+                event_handler=events.handle,
+                cancel_callback=self.interrupts.requested if cancellable else None,
+            )
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        outcome = RunOutcome(playbook, events, str(runner.status),
+                             self.interrupts.describe() if runner.status == "canceled" else None,
+                             events.failures())
+        if outcome.exit_code() == ExitCode.OK and not events.hosts():
+            raise BadInput("inventory", f"{self.inventory} has no host in group ibgw_gateways"
+                           + (f" matching --limit {self.limit}" if self.limit else ""),
+                           "an inventory like the lab's: hosts under ibgw_gateways")
+        return outcome
+
+    def _envvars(self) -> dict[str, str]:
+        # No secrets here: ansible-runner records its whole environment in the run's artifacts.
+        return {
+            "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg"),
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_NOCOLOR": "True",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "PATH": search_path(),
+        }
+
+    def _cmdline(self, check: bool) -> str | None:
+        args = ["--check", "--diff"] if check else []
+        if self._vault_password:
+            args.append("--ask-vault-pass")
+        return shlex.join(args) if args else None

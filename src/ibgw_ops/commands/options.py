@@ -1,0 +1,70 @@
+"""Arguments the playbook verbs share, and the runner they open from them."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ibgw_ops import inventory
+from ibgw_ops.ansible_run import PlaybookRunner
+from ibgw_ops.interrupts import Interrupts
+
+TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+
+
+def runner_options() -> argparse.ArgumentParser:
+    """Parent parser for every verb that runs a playbook."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("ansible")
+    group.add_argument("-v", "--verbose", action="count", default=0,
+                       help="show Ansible's own output (-vvv for connection details); secrets stay redacted")
+    group.add_argument("--limit", metavar="HOSTS", help="only these inventory hosts (Ansible's --limit pattern)")
+    group.add_argument("--ask-vault-pass", action="store_true",
+                       help="prompt for the vault password (or set ANSIBLE_VAULT_PASSWORD_FILE)")
+    return parent
+
+
+def target_type(text: str) -> str:
+    """``all``, a mode, or an instance name (the role checks that it matches an instance)."""
+    if not TARGET_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a target (allowed: all, live, paper, or an instance name: lowercase letters, "
+            "digits and dashes, starting with a letter)")
+    return text
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (seconds, lines)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
+    return int(text)
+
+
+def add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """The TARGET positional: required where acting on every gateway by accident would hurt."""
+    if required:
+        parser.add_argument("target", type=target_type, metavar="TARGET",
+                            help="all, live, paper, or an instance name")
+    else:
+        parser.add_argument("target", type=target_type, metavar="TARGET", nargs="?", default="all",
+                            help="all (default), live, paper, or an instance name")
+
+
+def add_timeout(parser: argparse.ArgumentParser) -> None:
+    """How long a start waits for the handshake."""
+    parser.add_argument("--timeout", type=positive_int, metavar="SECONDS",
+                        help="wait at most this long for the gateway to become ready (default: the inventory's "
+                             "ib_gateway_ready_timeout, 300)")
+
+
+@contextmanager
+def open_runner(args: argparse.Namespace) -> Iterator[PlaybookRunner]:
+    """A runner for the chosen inventory; signals become a cancel request for as long as the verb runs."""
+    path = inventory.resolve(args.inventory)
+    vault_password = getpass.getpass("Vault password: ") if args.ask_vault_pass else None
+    with Interrupts() as interrupts:
+        yield PlaybookRunner(path, interrupts, verbosity=args.verbose, limit=args.limit,
+                             vault_password=vault_password)

@@ -1,0 +1,56 @@
+"""Each lifecycle operation as one playbook plus its extra variables (kayobe style): the verbs share these.
+
+Extra variables only ever name targets and limits; they are visible in ``ps`` and never hold a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ibgw_ops.ansible_run import PlaybookRunner, RunOutcome
+
+PAPER = "paper"
+
+
+def deploy(runner: PlaybookRunner, *, check: bool = False) -> RunOutcome:
+    """Configure the hosts (Docker, each gateway's files); raises on failure."""
+    outcome = runner.run("site.yml", check=check)
+    outcome.raise_for_failure()
+    return outcome
+
+
+def start(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
+    """Start the target's gateways and wait for the handshake; return what each ready gateway reported."""
+    outcome = runner.run("start.yml", _target_vars(target, ib_gateway_ready_timeout=timeout))
+    outcome.raise_for_failure()
+    return outcome.events.payloads["ibgw_ready"]
+
+
+def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True) -> None:
+    """Stop the target's gateways tidily (IBC STOP, then the grace period) and check that they stopped."""
+    runner.run("stop.yml", _target_vars(target), cancellable=cancellable).raise_for_failure()
+
+
+def restart(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
+    """Stop, then start and wait: applies a pending configuration."""
+    outcome = runner.run("restart.yml", _target_vars(target, ib_gateway_ready_timeout=timeout))
+    outcome.raise_for_failure()
+    return outcome.events.payloads["ibgw_ready"]
+
+
+def status(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
+    """One row per instance: container state, start time, image, probe verdict, accounts."""
+    outcome = runner.run("status.yml", _target_vars(target))
+    outcome.raise_for_failure()
+    return outcome.events.payloads["ibgw_status"]
+
+
+def logs(runner: PlaybookRunner, target: str, lines: int | None = None) -> list[dict[str, Any]]:
+    """The last log lines of each instance's container."""
+    outcome = runner.run("logs.yml", _target_vars(target, ib_gateway_log_lines=lines))
+    outcome.raise_for_failure()
+    return outcome.events.payloads["ibgw_logs"]
+
+
+def _target_vars(target: str, **optional: int | None) -> dict[str, Any]:
+    return {"ib_gateway_target": target, **{key: value for key, value in optional.items() if value is not None}}
