@@ -68,7 +68,8 @@ class EventLog:
         outcome = RESULT_EVENTS[kind]
         if kind == "runner_on_ok":
             outcome = "changed" if res.get("changed") else "ok"
-            self._collect_payload(host, res.get("msg"))
+            for item in res.get("results") or [res]:
+                self._collect_payload(host, item.get("msg"))
         elif kind == "runner_on_failed" and data.get("ignore_errors"):
             outcome = "ignored"
         elif kind == "runner_on_failed":

@@ -30,8 +30,8 @@ class Lab:
     def env(self) -> dict[str, str]:
         return {**os.environ, "IBGW_OPS_STATE_DIR": str(self.state), "IBGW_OPS_LAB_NAME": self.name}
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "ibgw_ops", *args], env=self.env,
+    def cli(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "ibgw_ops", *args], env=self.env, input=stdin,
                                 capture_output=True, text=True, check=False, timeout=900)
         if check and result.returncode != 0:
             raise AssertionError(f"ibgw-ops {' '.join(args)} exited {result.returncode}:\n{result.stderr}")

@@ -114,6 +114,15 @@ def test_failures_are_summarised_per_host_with_a_classified_exit_code(fake, caps
         assert word in err
 
 
+def test_logs_come_from_each_item_of_a_looped_report(fake, capsys):
+    items = [{"msg": {"ibgw_logs": {"instance": name, "lines": lines}}} for name, lines in
+             (("paper", ["a", "b"]), ("live", []))]
+    fake.script["logs.yml"] = ([ok(None), {"event": "runner_on_ok", "event_data": {
+        "host": "gw1", "task": "Show", "task_action": "debug", "res": {"results": items}}}, stats()], "successful")
+    assert cli.main(["logs"]) == ExitCode.OK
+    assert capsys.readouterr().out == "== gw1 live\n(no container)\n== gw1 paper\na\nb\n"
+
+
 def test_a_rescued_failure_does_not_count(fake):
     fake.script["start.yml"] = ([failed("probe timed out"), ok(READY), stats()], "successful")
     assert cli.main(["up", "paper"]) == ExitCode.OK
