@@ -9,10 +9,12 @@ run prints nothing and a failed one a summary per host.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,8 @@ from ibgw_ops.interrupts import Interrupts
 from ibgw_ops.paths import data_dir, search_path, state_dir
 
 VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
+# A run directory this old belongs to a process that was killed before it could remove it.
+ABANDONED_AFTER_SECONDS = 24 * 3600
 # Failure classes in the order they decide the exit code when hosts fail differently.
 CODE_PRECEDENCE = (ExitCode.BAD_INPUT, ExitCode.UNREACHABLE, ExitCode.NOT_READY, ExitCode.FAILED)
 
@@ -83,6 +87,7 @@ class PlaybookRunner:
                           echo=sys.stderr if self.verbosity else None)
         runs = state_dir() / "runs"
         runs.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _remove_abandoned(runs)
         private = Path(tempfile.mkdtemp(prefix=f"{Path(playbook).stem}-", dir=runs))
         try:
             runner = ansible_runner.run(
@@ -98,7 +103,6 @@ class PlaybookRunner:
                 verbosity=self.verbosity or None,
                 quiet=True,
                 suppress_env_files=True,
-                rotate_artifacts=1,
                 event_handler=events.handle,
                 cancel_callback=self.interrupts.requested if cancellable else None,
             )
@@ -128,3 +132,11 @@ class PlaybookRunner:
         if self._vault_password:
             args.append("--ask-vault-pass")
         return shlex.join(args) if args else None
+
+
+def _remove_abandoned(runs: Path) -> None:
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    for leftover in runs.iterdir():
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                shutil.rmtree(leftover, ignore_errors=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import ansible_runner
@@ -71,6 +72,16 @@ def test_every_run_has_a_private_directory_that_is_removed(fake, tmp_path):
     assert private.parent == tmp_path / "state" / "runs"
     assert not private.exists()
     assert (tmp_path / "state" / "runs").stat().st_mode & 0o077 == 0
+
+
+def test_a_run_directory_left_by_a_killed_process_is_removed_a_day_later(fake, tmp_path):
+    runs = tmp_path / "state" / "runs"
+    old, recent = runs / "start-old", runs / "start-recent"
+    for leftover in (old, recent):
+        leftover.mkdir(parents=True)
+    os.utime(old, (time.time() - 25 * 3600,) * 2)
+    assert cli.main(["status"]) == ExitCode.OK
+    assert sorted(p.name for p in runs.iterdir()) == ["start-recent"]
 
 
 def test_events_never_go_to_disk_and_the_environment_checks_host_keys(fake):
