@@ -24,6 +24,7 @@ IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 
 
 def _processes() -> str:
+    """Every process's command line, one per line."""
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
 
 
@@ -101,7 +102,7 @@ def test_paper_run_killed_with_sigterm_takes_paper_down(deployed):
     process = subprocess.Popen([IBGW_OPS, "paper-run", "--", "sleep", "600"], env=deployed.env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while paper_container(deployed) != "running" or "sleep 600" not in _processes():
+    while "sleep 600" not in _processes().splitlines():
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.5)
     process.send_signal(signal.SIGTERM)
@@ -109,7 +110,7 @@ def test_paper_run_killed_with_sigterm_takes_paper_down(deployed):
     assert process.returncode == ExitCode.INTERRUPTED, err
     assert "interrupted by SIGTERM; paper is down" in err
     assert paper_container(deployed) == "exited"
-    assert "sleep 600" not in _processes()
+    assert "sleep 600" not in _processes().splitlines()
 
 
 def test_up_with_wrong_credentials_fails_clearly_without_a_restart_loop(deployed):

@@ -185,9 +185,10 @@ def test_paper_run_does_not_run_the_command_when_paper_is_not_ready(fake, tmp_pa
     assert [p for p, _ in fake.playbooks()] == ["start.yml"]
 
 
-def test_an_interrupted_paper_start_takes_paper_down_uncancellably(fake):
+def test_an_interrupted_paper_start_takes_paper_down_uncancellably(fake, capsys):
     fake.during = lambda kwargs: os.kill(os.getpid(), signal.SIGTERM) if "start" in kwargs["playbook"] else None
     assert cli.main(["paper-up"]) == ExitCode.INTERRUPTED
+    assert "paper start interrupted by SIGTERM; paper is down" in capsys.readouterr().err
     assert [p for p, _ in fake.playbooks()] == ["start.yml", "stop.yml"]
     assert fake.calls[0]["cancel_callback"] is not None and fake.calls[1]["cancel_callback"] is None
 

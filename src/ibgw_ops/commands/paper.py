@@ -90,9 +90,11 @@ def _bring_paper_up(runner: PlaybookRunner, timeout: int | None) -> list[dict[st
     try:
         return lifecycle.start(runner, lifecycle.PAPER, timeout)
     except OpsError as exc:
-        if exc.code == ExitCode.INTERRUPTED:
-            lifecycle.stop(runner, lifecycle.PAPER, cancellable=False)
-        raise
+        if exc.code != ExitCode.INTERRUPTED:
+            raise
+        lifecycle.stop(runner, lifecycle.PAPER, cancellable=False)
+        raise OpsError(f"paper start interrupted by {runner.interrupts.describe()}; paper is down",
+                       ExitCode.INTERRUPTED) from exc
 
 
 def _take_paper_down_after(runner: PlaybookRunner) -> None:

@@ -1,0 +1,182 @@
+"""Benchmarks on a lab VM of their own: each a difference or ratio against a baseline measured in the same run.
+
+    .venv/bin/python -m benchmarks.run [--runs 5]
+
+Prints one table (median, min and max of each side). Timings never decide a test: these machines are noisy, so
+only same-run comparisons are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ibgw_ops import tws_probe
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = "ibgw-bench"
+STATE = ROOT / ".state" / "bench"
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "IBGW_OPS_LAB_NAME": LAB, "IBGW_OPS_STATE_DIR": str(STATE)}
+INVENTORY = STATE / "lab" / "inventory"
+LOGIN_DELAY = 20.0
+
+
+@dataclass
+class Sample:
+    """Wall times of one side of a benchmark."""
+
+    times: list[float]
+
+    def cell(self) -> str:
+        return f"{statistics.median(self.times):.2f} s ({min(self.times):.2f}-{max(self.times):.2f})"
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+@dataclass
+class Result:
+    """One table row."""
+
+    name: str
+    subject: Sample
+    baseline: Sample
+    baseline_name: str
+    measure: str
+    target: str
+    met: bool
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, env=env or ENV, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def ibgw(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(str(BIN / "ibgw-ops"), *args)
+
+
+def playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return run(str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *args,
+               env={**ENV, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
+
+
+def timed(action: Callable[[], object], runs: int, before: Callable[[], object] | None = None) -> Sample:
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return Sample(times)
+
+
+def set_login_delay(seconds: float) -> None:
+    """The stand-in's login delay, as inventory (so a later plain deploy keeps it), then deployed."""
+    host_vars = INVENTORY / "host_vars" / f"{LAB}.yml"
+    host_vars.parent.mkdir(exist_ok=True)
+    host_vars.write_text(yaml.safe_dump({"ib_gateway_extra_env": {"STANDIN_LOGIN_DELAY": f"{seconds:g}"}}))
+    playbook("site.yml", "--tags", "ib_gateway")
+
+
+def paper_down() -> None:
+    ibgw("paper-down")
+
+
+def cli_startup(runs: int) -> list[Result]:
+    baseline = timed(lambda: run(sys.executable, "-c", "pass"), runs)
+    rows = []
+    for args in (["--help"], ["status", "--help"]):
+        subject = timed(functools.partial(ibgw, *args), runs)
+        over = subject.median - baseline.median
+        rows.append(Result(f"CLI start-up: ibgw-ops {' '.join(args)}", subject, baseline, "python3 -c pass",
+                           f"+{over:.2f} s", "<= +0.30 s", over <= 0.3))
+    return rows
+
+
+def paper_up_overhead(runs: int) -> Result:
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    host = hosts[LAB]
+    probe_script = STATE / "baseline_probe.py"
+    probe_script.write_text(Path(tws_probe.__file__).read_text() + (
+        "\nimport sys\nsys.exit(0 if wait_until_ready('127.0.0.1', 4002, timeout=120).ready else 4)\n"))
+    known_hosts = host["ansible_ssh_common_args"].split("UserKnownHostsFile=")[1].split()[0]
+    baseline_cmd = [str(ROOT / "benchmarks" / "baseline_paper_up.sh"), host["ansible_ssh_private_key_file"],
+                    known_hosts, host["ansible_host"], str(probe_script)]
+    baseline = timed(lambda: run(*baseline_cmd), runs, before=paper_down)
+    subject = timed(lambda: ibgw("paper-up"), runs, before=paper_down)
+    over = subject.median - baseline.median
+    return Result("paper-up (login delay 0 s)", subject, baseline, "ssh + compose up + handshake poll",
+                  f"+{over:.2f} s", "<= +1.50 s", over <= 1.5)
+
+
+def readiness_detection(runs: int, zero: Sample) -> Result:
+    set_login_delay(LOGIN_DELAY)
+    try:
+        subject = timed(lambda: ibgw("paper-up"), runs, before=paper_down)
+    finally:
+        paper_down()
+        set_login_delay(0)
+    detected = subject.median - zero.median
+    return Result(f"paper-up, login delay {LOGIN_DELAY:g} s minus 0 s", subject, zero, "paper-up, delay 0 s",
+                  f"{detected:.2f} s", f"{LOGIN_DELAY:g} s +/- 0.50", abs(detected - LOGIN_DELAY) <= 0.5)
+
+
+def noop_deploy(runs: int) -> Result:
+    ping = ROOT / "benchmarks" / "ping.yml"
+    baseline = timed(lambda: playbook(str(ping)), runs)
+    changed: list[int] = []
+
+    def deploy() -> None:
+        out = ibgw("-v", "deploy").stderr
+        changed.append(int(out.rsplit("changed=", 1)[1].split()[0]))
+
+    subject = timed(deploy, runs)
+    ratio = subject.median / baseline.median
+    return Result(f"no-op deploy (changed={max(changed)})", subject, baseline, "one-task ping play",
+                  f"{ratio:.2f} x", "<= 3 x, changed=0", ratio <= 3 and max(changed) == 0)
+
+
+def table(results: list[Result]) -> str:
+    lines = ["| benchmark | ibgw-ops: median (min-max) | baseline | baseline: median (min-max) | measure | target "
+             "| met |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r.name} | {r.subject.cell()} | {r.baseline_name} | {r.baseline.cell()} | {r.measure} | "
+              f"{r.target} | {'yes' if r.met else 'no'} |" for r in results]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+    started = time.monotonic()
+    ibgw("lab", "up")
+    set_login_delay(0)
+    playbook("site.yml")
+    results = cli_startup(runs)
+    noop = noop_deploy(runs)
+    up = paper_up_overhead(runs)
+    results += [up, readiness_detection(runs, up.subject), noop]
+    paper_down()
+    print(table(results))
+    print(f"\n{runs} runs each; {time.monotonic() - started:.0f} s in all; lab VM {LAB} (remove: "
+          f"IBGW_OPS_LAB_NAME={LAB} IBGW_OPS_STATE_DIR={STATE} ibgw-ops lab down)")
+
+
+if __name__ == "__main__":
+    main()
