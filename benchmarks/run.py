@@ -143,7 +143,7 @@ def noop_deploy(runs: int) -> Result:
     changed: list[int] = []
 
     def deploy() -> None:
-        out = ibgw("-v", "deploy").stderr
+        out = ibgw("deploy", "-v").stderr
         changed.append(int(out.rsplit("changed=", 1)[1].split()[0]))
 
     subject = timed(deploy, runs)
@@ -166,8 +166,8 @@ def main() -> None:
     runs = parser.parse_args().runs
     started = time.monotonic()
     ibgw("lab", "up")
-    set_login_delay(0)
     playbook("site.yml")
+    set_login_delay(0)
     results = cli_startup(runs)
     noop = noop_deploy(runs)
     up = paper_up_overhead(runs)

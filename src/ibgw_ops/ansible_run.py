@@ -70,13 +70,13 @@ class PlaybookRunner:
     """Runs the shipped playbooks against one inventory with the operator's verbosity and vault settings."""
 
     def __init__(self, inventory: Path, interrupts: Interrupts, *, verbosity: int = 0, limit: str | None = None,
-                 vault_password: str | None = None, interactive: bool | None = None) -> None:
+                 vault_password: str | None = None) -> None:
         self.inventory = inventory
         self.interrupts = interrupts
         self.verbosity = verbosity
         self.limit = limit
         self._vault_password = vault_password
-        self.interactive = sys.stderr.isatty() if interactive is None else interactive
+        self.interactive = sys.stderr.isatty()
 
     def run(self, playbook: str, extravars: Mapping[str, Any] | None = None, *, check: bool = False,
             cancellable: bool = True) -> RunOutcome:
