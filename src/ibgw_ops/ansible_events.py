@@ -7,7 +7,7 @@ for a watching operator.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, TextIO
@@ -47,6 +47,7 @@ class EventLog:
         self.stats: dict[str, dict[str, int]] | None = None
         self.payloads: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._last_failure: dict[str, HostFailure] = {}
+        self.last_output: deque[str] = deque(maxlen=4)
         self._progress = progress
         self._echo = echo
 
@@ -54,8 +55,10 @@ class EventLog:
         """ansible-runner's ``event_handler``: returns False so no event (task output) lands on disk."""
         kind = event.get("event", "")
         data = event.get("event_data") or {}
-        if self._echo is not None and event.get("stdout"):
-            print(event["stdout"], file=self._echo, flush=True)
+        if event.get("stdout"):
+            self.last_output.extend(line for line in event["stdout"].splitlines() if line.strip())
+            if self._echo is not None:
+                print(event["stdout"], file=self._echo, flush=True)
         if kind == "playbook_on_stats":
             self.stats = {key: dict(data.get(key) or {}) for key in
                           ("ok", "changed", "dark", "failures", "processed", "skipped", "rescued", "ignored")}

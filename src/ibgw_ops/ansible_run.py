@@ -60,8 +60,9 @@ class RunOutcome:
         if self.interrupted:
             raise OpsError(f"{self.playbook} interrupted by {self.interrupted}; the hosts may be mid-change", code)
         if not self.failures:
-            raise OpsError(f"{self.playbook} failed ({self.status}) before any host reported a result; "
-                           "rerun with -vvv to see Ansible's own output", code)
+            said = " | ".join(self.events.last_output) or "nothing"
+            raise OpsError(f"{self.playbook} failed ({self.status}) before any host reported a result; Ansible "
+                           f"said: {said}", code)
         lines = "\n".join(f"  {failure.line()}" for failure in self.failures)
         raise OpsError(f"{self.playbook} failed on {len(self.failures)} host(s):\n{lines}", code)
 

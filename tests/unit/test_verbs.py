@@ -134,6 +134,13 @@ def test_logs_come_from_each_item_of_a_looped_report(fake, capsys):
     assert capsys.readouterr().out == "== gw1 live\n(no container)\n== gw1 paper\na\nb\n"
 
 
+def test_a_run_that_fails_before_any_host_shows_what_ansible_said(fake, capsys):
+    fake.script["status.yml"] = ([{"event": "error", "stdout": "[ERROR]: no hosts to target.\n\n"}], "failed")
+    assert cli.main(["status", "--limit", "nosuch"]) == ExitCode.FAILED
+    assert "before any host reported a result; Ansible said: [ERROR]: no hosts to target." in capsys.readouterr().err
+    assert fake.calls[0]["limit"] == "nosuch"
+
+
 def test_a_rescued_failure_does_not_count(fake):
     fake.script["start.yml"] = ([failed("probe timed out"), ok(READY), stats()], "successful")
     assert cli.main(["up", "paper"]) == ExitCode.OK
