@@ -139,6 +139,17 @@ def test_an_unreachable_host_exits_3_naming_it(deployed, tmp_path):
     assert re.search(r"ibgw-gone: .*Connection refused", result.stderr), result.stderr
 
 
+def test_a_gateway_that_was_never_deployed_is_a_plain_failure_not_a_timeout(deployed):
+    deployed.ssh("mv /opt/ibgw/paper/compose.yaml /opt/ibgw/paper/compose.yaml.away")
+    try:
+        result = deployed.cli("paper-up", check=False)
+    finally:
+        deployed.ssh("mv /opt/ibgw/paper/compose.yaml.away /opt/ibgw/paper/compose.yaml")
+    assert result.returncode == ExitCode.FAILED, result.stderr
+    assert "gateway paper: /opt/ibgw/paper/compose.yaml is missing: the gateway is not deployed" in result.stderr
+    assert "NOT READY" not in result.stderr
+
+
 def test_a_target_that_matches_no_instance_is_bad_input(deployed):
     result = deployed.cli("up", "demo", check=False)
     assert result.returncode == ExitCode.BAD_INPUT
