@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,11 @@ class RunOutcome:
     events: EventLog
     status: str
     interrupted: str | None = None
-    failures: list[HostFailure] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[HostFailure]:
+        """The failed hosts, each with its last failure."""
+        return self.events.failures()
 
     def exit_code(self) -> ExitCode:
         """0 ok, else the class of the most telling failure (see ``CODE_PRECEDENCE``)."""
@@ -110,8 +114,7 @@ class PlaybookRunner:
         finally:
             shutil.rmtree(private, ignore_errors=True)
         outcome = RunOutcome(playbook, events, str(runner.status),
-                             self.interrupts.describe() if runner.status == "canceled" else None,
-                             events.failures())
+                             self.interrupts.describe() if runner.status == "canceled" else None)
         if outcome.exit_code() == ExitCode.OK and not events.hosts():
             raise BadInput("inventory", f"{self.inventory} has no host in group ibgw_gateways"
                            + (f" matching --limit {self.limit}" if self.limit else ""),
@@ -124,7 +127,6 @@ class PlaybookRunner:
             "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg"),
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "PATH": search_path(),
         }
 

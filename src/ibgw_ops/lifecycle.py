@@ -21,9 +21,7 @@ def deploy(runner: PlaybookRunner, *, check: bool = False) -> RunOutcome:
 
 def start(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
     """Start the target's gateways and wait for the handshake; return what each ready gateway reported."""
-    outcome = runner.run("start.yml", _target_vars(target, ib_gateway_ready_timeout=timeout))
-    outcome.raise_for_failure()
-    return outcome.events.payloads["ibgw_ready"]
+    return _reported(runner, "start.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))
 
 
 def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True) -> None:
@@ -33,23 +31,24 @@ def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True) -> No
 
 def restart(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
     """Stop, then start and wait: applies a pending configuration."""
-    outcome = runner.run("restart.yml", _target_vars(target, ib_gateway_ready_timeout=timeout))
-    outcome.raise_for_failure()
-    return outcome.events.payloads["ibgw_ready"]
+    return _reported(runner, "restart.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))
 
 
 def status(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
     """One row per instance: container state, start time, image, probe verdict, accounts."""
-    outcome = runner.run("status.yml", _target_vars(target))
-    outcome.raise_for_failure()
-    return outcome.events.payloads["ibgw_status"]
+    return _reported(runner, "status.yml", "ibgw_status", _target_vars(target))
 
 
 def logs(runner: PlaybookRunner, target: str, lines: int | None = None) -> list[dict[str, Any]]:
     """The last log lines of each instance's container."""
-    outcome = runner.run("logs.yml", _target_vars(target, ib_gateway_log_lines=lines))
+    return _reported(runner, "logs.yml", "ibgw_logs", _target_vars(target, ib_gateway_log_lines=lines))
+
+
+def _reported(runner: PlaybookRunner, playbook: str, kind: str, extravars: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a playbook, raise on failure, and return the role's ``ibgw_<kind>`` reports."""
+    outcome = runner.run(playbook, extravars)
     outcome.raise_for_failure()
-    return outcome.events.payloads["ibgw_logs"]
+    return outcome.events.payloads[kind]
 
 
 def _target_vars(target: str, **optional: int | None) -> dict[str, Any]:

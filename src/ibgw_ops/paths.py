@@ -33,10 +33,14 @@ def data_dir() -> Path:
 
 def ansible_command(name: str) -> str:
     """Path of an Ansible CLI from this interpreter's environment, so cron's minimal PATH cannot hide it."""
-    beside = Path(sys.executable).parent / name
+    beside = _interpreter_bin() / name
     return str(beside) if beside.exists() else name
 
 
 def search_path() -> str:
     """``$PATH`` with this interpreter's folder first, for children that look up Ansible's CLIs themselves."""
-    return os.pathsep.join(filter(None, (str(Path(sys.executable).parent), os.environ.get("PATH"))))
+    return os.pathsep.join(filter(None, (str(_interpreter_bin()), os.environ.get("PATH"))))
+
+
+def _interpreter_bin() -> Path:
+    return Path(sys.executable).parent

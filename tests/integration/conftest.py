@@ -54,6 +54,11 @@ class Lab:
     def ssh(self, command: str) -> str:
         return self.cli("lab", "ssh", "--", command).stdout
 
+    def container(self, instance: str) -> str:
+        """A gateway container's id, state and restart count (changes when it is recreated or restarted)."""
+        return self.ssh(f"docker inspect --format '{{{{.Id}}}} {{{{.State.Status}}}} {{{{.RestartCount}}}}' "
+                        f"ibgw-{instance}")
+
     @property
     def inventory(self) -> Path:
         return self.state / "lab" / "inventory"

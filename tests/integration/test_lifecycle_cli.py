@@ -68,6 +68,12 @@ def api_client_on_vm(lab: Lab, port: int) -> str:
     return lab.cli("lab", "ssh", "--", "python3", "-", stdin=script).stdout.strip()
 
 
+def from_cron(env: dict[str, str], verb: str) -> subprocess.CompletedProcess[str]:
+    """Run a verb with nothing in the environment but ``env`` (``env -i``, as cron does)."""
+    return subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), IBGW_OPS, verb],
+                          capture_output=True, text=True, check=False, timeout=600)
+
+
 def paper_container(lab: Lab) -> str:
     return lab.ssh("docker ps --all --filter name=^ibgw-paper$ --format '{{.State}}'").strip()
 
@@ -75,15 +81,13 @@ def paper_container(lab: Lab) -> str:
 def test_paper_up_from_cron_is_silent_and_ready_then_paper_down_stops_it(deployed):
     cron_env = {"PATH": "/usr/bin:/bin", "IBGW_OPS_INVENTORY": str(deployed.inventory),
                 "IBGW_OPS_STATE_DIR": str(deployed.state)}
-    up = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in cron_env.items()), IBGW_OPS, "paper-up"],
-                        capture_output=True, text=True, check=False, timeout=600)
+    up = from_cron(cron_env, "paper-up")
     assert (up.returncode, up.stdout, up.stderr) == (0, "", "")
     assert api_client_on_vm(deployed, 4002) == "ready DU1234567"
     paper = status_rows(deployed)["paper"]
     assert paper["container"] == "running" and paper["probe"] == "ready"
     assert paper["accounts"] == ["DU1234567"] and paper["uptime_seconds"] >= 0
-    down = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in cron_env.items()), IBGW_OPS, "paper-down"],
-                          capture_output=True, text=True, check=False, timeout=600)
+    down = from_cron(cron_env, "paper-down")
     assert (down.returncode, down.stdout, down.stderr) == (0, "", "")
     assert paper_container(deployed) == "exited"
     assert status_rows(deployed)["paper"]["probe"] == "refused"
@@ -120,10 +124,9 @@ def test_up_with_wrong_credentials_fails_clearly_without_a_restart_loop(deployed
         result = deployed.cli("up", "live", "--timeout", "60", check=False)
         assert result.returncode == ExitCode.NOT_READY
         assert "NOT READY: gateway live" in result.stderr and "Login failed" in result.stderr
-        first = deployed.ssh("docker inspect --format '{{.Id}} {{.State.Status}} {{.RestartCount}}' ibgw-live")
+        first = deployed.container("live")
         time.sleep(3)
-        assert deployed.ssh("docker inspect --format '{{.Id}} {{.State.Status}} {{.RestartCount}}' ibgw-live") \
-            == first
+        assert deployed.container("live") == first
         assert first.split()[1:] == ["exited", "0"]
     finally:
         deployed.converge()

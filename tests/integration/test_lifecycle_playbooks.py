@@ -23,10 +23,6 @@ def statuses(lab: Lab, target: str = "all") -> dict[str, dict]:
     return found
 
 
-def container(lab: Lab, name: str) -> str:
-    return lab.ssh(f"docker inspect --format '{{{{.Id}}}} {{{{.State.Status}}}} {{{{.RestartCount}}}}' ibgw-{name}")
-
-
 def test_start_waits_until_ready_and_stop_is_tidy(deployed):
     started = deployed.playbook("start.yml", "-e", "ib_gateway_target=paper")
     assert started.returncode == 0, started.stdout
@@ -49,23 +45,23 @@ def test_wrong_credentials_fail_clearly_without_a_restart_loop(deployed):
     result = deployed.playbook("start.yml", "-e", "ib_gateway_target=live", "-e", extra)
     assert result.returncode != 0
     assert "NOT READY: gateway live" in result.stdout and "Login failed" in result.stdout
-    first = container(deployed, "live")
+    first = deployed.container("live")
     time.sleep(4)
-    assert container(deployed, "live") == first
+    assert deployed.container("live") == first
     assert first.split()[1] == "exited"
     deployed.converge()
 
 
 def test_restart_applies_a_pending_configuration(deployed):
     assert deployed.playbook("start.yml", "-e", "ib_gateway_target=live").returncode == 0
-    before = container(deployed, "live").split()[0]
+    before = deployed.container("live").split()[0]
     deployed.converge("-e", "ib_gateway_java_heap_size=900")
     assert statuses(deployed, "live")["live"]["restart_pending"] is True
     restarted = deployed.playbook("restart.yml", "-e", "ib_gateway_target=live", "-e", "ib_gateway_java_heap_size=900")
     assert restarted.returncode == 0, restarted.stdout
     live = statuses(deployed, "live")["live"]
     assert live["probe"] == "ready" and live["restart_pending"] is False
-    assert container(deployed, "live").split()[0] != before
+    assert deployed.container("live").split()[0] != before
     assert "JAVA_HEAP_SIZE=900" in deployed.ssh("docker exec ibgw-live env")
     deployed.playbook("stop.yml", "-e", "ib_gateway_target=live")
     deployed.converge()

@@ -11,7 +11,14 @@ import sys
 from typing import Any
 
 from ibgw_ops import lifecycle, status_report
-from ibgw_ops.commands.options import add_target, add_timeout, open_runner, positive_int, runner_options
+from ibgw_ops.commands.options import (
+    add_target,
+    add_timeout,
+    announce_ready,
+    open_runner,
+    positive_int,
+    runner_options,
+)
 from ibgw_ops.errors import ExitCode
 
 
@@ -64,8 +71,7 @@ def up(args: argparse.Namespace) -> int:
     """Start gateways and wait until the API handshake succeeds (exit 4 when not ready in time)."""
     with open_runner(args) as runner:
         ready = lifecycle.start(runner, args.target, args.timeout)
-    if runner.interactive:
-        print("\n".join(status_report.ready_line(row) for row in ready))
+    announce_ready(runner, ready)
     return int(ExitCode.OK)
 
 
@@ -80,8 +86,7 @@ def restart(args: argparse.Namespace) -> int:
     """Stop and start gateways again, applying a pending configuration; waits like up."""
     with open_runner(args) as runner:
         ready = lifecycle.restart(runner, args.target, args.timeout)
-    if runner.interactive:
-        print("\n".join(status_report.ready_line(row) for row in ready))
+    announce_ready(runner, ready)
     return int(ExitCode.OK)
 
 

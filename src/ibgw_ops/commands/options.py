@@ -7,8 +7,9 @@ import getpass
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from ibgw_ops import inventory
+from ibgw_ops import inventory, status_report
 from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.interrupts import Interrupts
 
@@ -58,6 +59,12 @@ def add_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=positive_int, metavar="SECONDS",
                         help="wait at most this long for the gateway to become ready (default: the inventory's "
                              "ib_gateway_ready_timeout, 300)")
+
+
+def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:
+    """On a terminal, one line per gateway that became ready; cron hears nothing on success."""
+    if runner.interactive:
+        print("\n".join(status_report.ready_line(row) for row in ready))
 
 
 @contextmanager

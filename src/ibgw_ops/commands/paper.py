@@ -16,9 +16,9 @@ import sys
 import time
 from typing import Any
 
-from ibgw_ops import lifecycle, status_report
+from ibgw_ops import lifecycle
 from ibgw_ops.ansible_run import PlaybookRunner
-from ibgw_ops.commands.options import add_timeout, open_runner, runner_options
+from ibgw_ops.commands.options import add_timeout, announce_ready, open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
@@ -53,8 +53,7 @@ def paper_up(args: argparse.Namespace) -> int:
     """Start the paper gateway and wait until an API client would succeed (silent on success in cron)."""
     with open_runner(args) as runner:
         ready = _bring_paper_up(runner, args.timeout)
-    if runner.interactive:
-        print("\n".join(status_report.ready_line(row) for row in ready))
+    announce_ready(runner, ready)
     return int(ExitCode.OK)
 
 
