@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from ibgw_ops import __version__
-from ibgw_ops.commands import gateway, hosts, lab, paper, probe
+from ibgw_ops.commands import cloud, gateway, hosts, lab, paper, probe
 from ibgw_ops.errors import ExitCode, OpsError
 
-VERB_MODULES = (gateway, paper, probe, hosts, lab)
+VERB_MODULES = (cloud, gateway, paper, probe, hosts, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

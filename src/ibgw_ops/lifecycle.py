@@ -19,6 +19,11 @@ def deploy(runner: PlaybookRunner, *, check: bool = False) -> RunOutcome:
     return outcome
 
 
+def wait_for_hosts(runner: PlaybookRunner) -> None:
+    """Wait until every host answers over SSH (a VM that was just created is still booting)."""
+    runner.run("wait_for_hosts.yml").raise_for_failure()
+
+
 def start(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
     """Start the target's gateways and wait for the handshake; return what each ready gateway reported."""
     return _reported(runner, "start.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))

@@ -7,6 +7,7 @@ import getpass
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ibgw_ops import inventory, status_report
@@ -68,9 +69,9 @@ def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:
 
 
 @contextmanager
-def open_runner(args: argparse.Namespace) -> Iterator[PlaybookRunner]:
-    """A runner for the chosen inventory; signals become a cancel request for as long as the verb runs."""
-    path = inventory.resolve(args.inventory)
+def open_runner(args: argparse.Namespace, path: Path | None = None) -> Iterator[PlaybookRunner]:
+    """A runner for ``path`` (default: the chosen inventory); signals become a cancel request while it runs."""
+    path = path or inventory.resolve(args.inventory)
     vault_password = getpass.getpass("Vault password: ") if args.ask_vault_pass else None
     with Interrupts() as interrupts:
         yield PlaybookRunner(path, interrupts, verbosity=args.verbose, limit=args.limit,

@@ -1,0 +1,234 @@
+"""``gcp.yml``: the cloud settings of one deployment, checked completely before any API call.
+
+Every refusal names the field (dotted path) and what is allowed, so a bad value never reaches the cloud.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ibgw_ops.errors import BadInput
+
+SETTINGS_FILE = "gcp.yml"
+ENDPOINT_ENV = "IBGW_OPS_COMPUTE_ENDPOINT"
+DEBIAN_13 = "projects/debian-cloud/global/images/family/debian-13"
+# Google's IAP TCP forwarding range: the only SSH source when SSH goes through IAP.
+IAP_RANGE = "35.235.240.0/20"
+# Cloud Run reserves addresses in blocks: its Direct VPC egress subnet must be at least this big.
+CLOUD_RUN_MAX_PREFIX = 26
+# A range this wide (or wider) is "the world" for an unauthenticated API.
+WORLD_PREFIX = 8
+
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_ZONE_SUFFIX = re.compile(r"^-[a-z]$")
+_DEPLOYMENT = re.compile(r"^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$")
+_MACHINE_TYPE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
+_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9-]+\.(iam\.gserviceaccount\.com|developer\.gserviceaccount\.com)$")
+_USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "": ("project", "region", "zone", "deployment", "compute_endpoint", "network", "vm", "api", "ssh"),
+    "network": ("subnet_cidr", "cloud_run_subnet_cidr"),
+    "vm": ("machine_type", "disk_size_gb", "image", "internal_ip", "public_ip", "service_account"),
+    "api": ("ports", "source_ranges"),
+    "ssh": ("via", "user", "admin_ranges", "private_key_file"),
+}
+
+
+@dataclass(frozen=True)
+class GcpSettings:
+    """One deployment's cloud settings, every default applied and every value checked."""
+
+    project: str
+    region: str
+    zone: str
+    deployment: str
+    compute_endpoint: str
+    subnet_cidr: str
+    cloud_run_subnet_cidr: str
+    machine_type: str
+    disk_size_gb: int
+    image: str
+    internal_ip: str
+    public_ip: bool
+    service_account: str
+    api_ports: tuple[int, ...]
+    api_source_ranges: tuple[str, ...]
+    ssh_via: str
+    ssh_user: str
+    ssh_admin_ranges: tuple[str, ...]
+    ssh_private_key_file: str
+
+
+def load(directory: Path) -> GcpSettings:
+    """Read ``<directory>/gcp.yml`` and check it; raise :class:`BadInput` naming the first bad field."""
+    path = directory / SETTINGS_FILE
+    if not path.is_file():
+        raise BadInput(SETTINGS_FILE, f"{path} does not exist",
+                       "an inventory folder holding gcp.yml (see inventory/gcp/ for an example)")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(SETTINGS_FILE, f"not valid YAML: {exc}") from None
+    return parse(document)
+
+
+def parse(document: Any) -> GcpSettings:
+    """Check a parsed ``gcp.yml`` document and apply the defaults."""
+    root = _section(document, "")
+    project = _required(root, "project", _PROJECT, "a project id: 6-30 lowercase letters, digits, dashes")
+    region = _required(root, "region", _REGION, "a region such as us-east4")
+    zone = _required(root, "zone", re.compile(".+"), f"a zone of region {region}, such as {region}-a")
+    if not (zone.startswith(region) and _ZONE_SUFFIX.match(zone[len(region):])):
+        raise BadInput("zone", f"'{zone}' is not in region '{region}'", f"{region}-a, {region}-b, {region}-c, …")
+    deployment = _text(root, "deployment", "ibgw", _DEPLOYMENT,
+                       "1-20 lowercase letters, digits and dashes, starting with a letter")
+    endpoint = os.environ.get(ENDPOINT_ENV) or _text(root, "compute_endpoint", "", None, "")
+    if endpoint and not re.match(r"^https?://[^\s/]+(/\S*)?$", endpoint):
+        raise BadInput("compute_endpoint", f"'{endpoint}' is not a URL", "https://host[:port] or empty")
+
+    network = _section(root.get("network"), "network")
+    subnet = _network(_text(network, "network.subnet_cidr", "10.20.0.0/24", None, ""), "network.subnet_cidr", 29)
+    run_text = _text(network, "network.cloud_run_subnet_cidr", "10.20.1.0/26", None, "")
+    run_subnet = _network(run_text, "network.cloud_run_subnet_cidr", CLOUD_RUN_MAX_PREFIX) if run_text else None
+    if run_subnet and run_subnet.overlaps(subnet):
+        raise BadInput("network.cloud_run_subnet_cidr", f"{run_subnet} overlaps network.subnet_cidr {subnet}",
+                       "a range disjoint from the gateway subnet")
+
+    vm = _section(root.get("vm"), "vm")
+    internal_ip = _internal_ip(vm, subnet)
+    public_ip = vm.get("public_ip", True)
+    if not isinstance(public_ip, bool):
+        raise BadInput("vm.public_ip", f"'{public_ip}' is not true or false",
+                       "true (static external IP), false (no external IP; Cloud NAT for outbound traffic)")
+    disk = vm.get("disk_size_gb", 20)
+    if not isinstance(disk, int) or isinstance(disk, bool) or not 10 <= disk <= 2000:
+        raise BadInput("vm.disk_size_gb", f"'{disk}' is not a disk size", "a whole number of GB from 10 to 2000")
+
+    api = _section(root.get("api"), "api")
+    ports = _ports(api.get("ports", [4001, 4002]))
+    sources = _ranges(api, "api.source_ranges", [str(run_subnet)] if run_subnet else [])
+    if not sources:
+        raise BadInput("api.source_ranges", "no source may reach the gateway API",
+                       "the Cloud Run egress ranges (CIDRs), or set network.cloud_run_subnet_cidr")
+
+    ssh = _section(root.get("ssh"), "ssh")
+    via = _text(ssh, "ssh.via", "iap", re.compile(r"^(iap|external)$"), "iap, external")
+    admin_ranges = _ranges(ssh, "ssh.admin_ranges", [])
+    if via == "external" and not admin_ranges:
+        raise BadInput("ssh.admin_ranges", "SSH to the external IP needs the admin ranges it is allowed from",
+                       "CIDRs of the operators' networks")
+    if via == "external" and not public_ip:
+        raise BadInput("ssh.via", "'external' needs vm.public_ip: true", "iap (or set vm.public_ip: true)")
+
+    return GcpSettings(
+        project=project, region=region, zone=zone, deployment=deployment, compute_endpoint=endpoint.rstrip("/"),
+        subnet_cidr=str(subnet), cloud_run_subnet_cidr=str(run_subnet) if run_subnet else "",
+        machine_type=_text(vm, "vm.machine_type", "e2-medium", _MACHINE_TYPE, "a machine type such as e2-medium"),
+        disk_size_gb=disk,
+        image=_text(vm, "vm.image", DEBIAN_13, re.compile(r"^projects/[a-z0-9-]+/global/images/\S+$"),
+                    f"an image or image family path such as {DEBIAN_13}"),
+        internal_ip=internal_ip, public_ip=public_ip,
+        service_account=_text(vm, "vm.service_account", "", _ACCOUNT,
+                              "empty (no service account) or a service account e-mail"),
+        api_ports=ports, api_source_ranges=tuple(sources),
+        ssh_via=via,
+        ssh_user=_required(ssh, "ssh.user", _USER,
+                           "your OS Login user name (gcloud compute os-login describe-profile)"),
+        ssh_admin_ranges=tuple(admin_ranges),
+        ssh_private_key_file=_text(ssh, "ssh.private_key_file", "~/.ssh/google_compute_engine", re.compile(r"^\S+$"),
+                                   "the path of the SSH key registered with OS Login"),
+    )
+
+
+def _section(value: Any, name: str) -> Mapping[str, Any]:
+    """A mapping with only the known keys of its section."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise BadInput(name or SETTINGS_FILE, "is not a mapping", "key: value pairs")
+    for key in value:
+        if key not in _SECTIONS[name]:
+            raise BadInput(f"{name}.{key}" if name else str(key), "is not a setting", _SECTIONS[name])
+    return value
+
+
+def _text(section: Mapping[str, Any], field: str, default: str, pattern: re.Pattern[str] | None,
+          allowed: str) -> str:
+    """The text at dotted ``field`` of ``section`` (or ``default``), matching ``pattern`` when not empty."""
+    value = section.get(field.rsplit(".", 1)[-1], default)
+    if not isinstance(value, str):
+        raise BadInput(field, f"'{value}' is not text", allowed or None)
+    if value and pattern is not None and not pattern.match(value):
+        raise BadInput(field, f"'{value}' is not valid", allowed)
+    return value
+
+
+def _required(section: Mapping[str, Any], field: str, pattern: re.Pattern[str], allowed: str) -> str:
+    value = _text(section, field, "", pattern, allowed)
+    if not value:
+        raise BadInput(field, "is missing", allowed)
+    return value
+
+
+def _network(text: str, field: str, max_prefix: int) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.IPv4Network(text)
+    except ValueError:
+        raise BadInput(field, f"'{text}' is not an IPv4 network", "a CIDR such as 10.20.0.0/24") from None
+    if not network.is_private or network.prefixlen > max_prefix or network.prefixlen < WORLD_PREFIX:
+        raise BadInput(field, f"{network} is not usable", f"a private range from /{WORLD_PREFIX} to /{max_prefix}")
+    return network
+
+
+def _internal_ip(vm: Mapping[str, Any], subnet: ipaddress.IPv4Network) -> str:
+    # GCE keeps the network, gateway, second-to-last and broadcast addresses of a subnet for itself.
+    usable = list(subnet.hosts())[1:-1]
+    text = vm.get("internal_ip") or str(usable[min(8, len(usable) - 1)])
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise BadInput("vm.internal_ip", f"'{text}' is not an IPv4 address", f"an address in {subnet}") from None
+    if address not in usable:
+        raise BadInput("vm.internal_ip", f"{address} is not a usable address of network.subnet_cidr {subnet}",
+                       f"{usable[0]} to {usable[-1]}")
+    return str(address)
+
+
+def _ports(value: Any) -> tuple[int, ...]:
+    allowed = "a list of distinct TCP ports from 1024 to 65535, one per gateway instance"
+    if not isinstance(value, list) or not value:
+        raise BadInput("api.ports", f"'{value}' is not a list of ports", allowed)
+    for port in value:
+        if not isinstance(port, int) or isinstance(port, bool) or not 1024 <= port <= 65535:
+            raise BadInput("api.ports", f"'{port}' is not a port", allowed)
+    if len(set(value)) != len(value):
+        raise BadInput("api.ports", f"{value} repeats a port", allowed)
+    return tuple(value)
+
+
+def _ranges(section: Mapping[str, Any], field: str, default: list[str]) -> list[str]:
+    value = section.get(field.split(".")[1], default)
+    allowed = "a list of IPv4 CIDRs narrower than /8"
+    if not isinstance(value, list):
+        raise BadInput(field, f"'{value}' is not a list", allowed)
+    ranges = []
+    for text in value:
+        try:
+            network = ipaddress.IPv4Network(str(text))
+        except ValueError:
+            raise BadInput(field, f"'{text}' is not an IPv4 CIDR", allowed) from None
+        if network.prefixlen < WORLD_PREFIX:
+            raise BadInput(field, f"{network} opens the port to the world (the IB API has no authentication)",
+                           allowed)
+        ranges.append(str(network))
+    return ranges

@@ -1,0 +1,98 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ibgw_ops.errors import BadInput, ExitCode
+from ibgw_ops.gcp import settings
+from ibgw_ops.paths import data_dir
+
+EXAMPLE = yaml.safe_load((data_dir() / "inventory" / "gcp" / "gcp.yml").read_text())
+
+
+def changed(path: str, value: object) -> dict:
+    document = copy.deepcopy(EXAMPLE)
+    *parents, key = path.split(".")
+    section = document
+    for parent in parents:
+        section = section.setdefault(parent, {})
+    if value is None:
+        section.pop(key, None)
+    else:
+        section[key] = value
+    return document
+
+
+def test_the_example_parses_with_its_defaults():
+    parsed = settings.parse(EXAMPLE)
+    assert (parsed.project, parsed.region, parsed.zone) == ("my-trading-project", "us-east4", "us-east4-a")
+    assert parsed.api_source_ranges == ("10.20.1.0/26",)
+    assert parsed.api_ports == (4001, 4002)
+    assert parsed.image.endswith("family/debian-13")
+    assert parsed.machine_type == "e2-medium"
+
+
+def test_the_internal_ip_defaults_to_the_subnets_tenth_address():
+    assert settings.parse(changed("vm.internal_ip", None)).internal_ip == "10.20.0.10"
+
+
+BAD = [
+    ("project", None, "project", "is missing"),
+    ("project", "My_Project", "project", "lowercase"),
+    ("zone", "us-west1-a", "zone", "not in region 'us-east4'"),
+    ("zone", "us-east4", "zone", "not in region"),
+    ("region", "useast", "region", "us-east4"),
+    ("deployment", "Bad Name", "deployment", "lowercase"),
+    ("network.subnet_cidr", "10.20.1.0/24", "network.cloud_run_subnet_cidr", "overlaps"),
+    ("network.subnet_cidr", "8.8.8.0/24", "network.subnet_cidr", "private"),
+    ("network.cloud_run_subnet_cidr", "10.20.1.0/28", "network.cloud_run_subnet_cidr", "/26"),
+    ("network.cloud_run_subnet_cidr", "", "api.source_ranges", "no source may reach"),
+    ("api.source_ranges", ["0.0.0.0/0"], "api.source_ranges", "opens the port to the world"),
+    ("api.source_ranges", ["10.0.0.0/33"], "api.source_ranges", "not an IPv4 CIDR"),
+    ("api.ports", [4001, 4001], "api.ports", "repeats"),
+    ("api.ports", [22], "api.ports", "1024 to 65535"),
+    ("vm.internal_ip", "10.20.0.1", "vm.internal_ip", "not a usable address"),
+    ("vm.internal_ip", "10.99.0.10", "vm.internal_ip", "not a usable address"),
+    ("vm.public_ip", "yes", "vm.public_ip", "true or false"),
+    ("vm.disk_size_gb", 5, "vm.disk_size_gb", "10 to 2000"),
+    ("vm.service_account", "someone@gmail.com", "vm.service_account", "service account"),
+    ("vm.machine_type", "big box", "vm.machine_type", "e2-medium"),
+    ("vm.colour", "blue", "vm.colour", "machine_type"),
+    ("ssh.via", "telnet", "ssh.via", "iap, external"),
+    ("ssh.via", "external", "ssh.admin_ranges", "admin ranges"),
+    ("ssh.admin_ranges", ["0.0.0.0/0"], "ssh.admin_ranges", "world"),
+    ("ssh.user", None, "ssh.user", "is missing"),
+    ("compute_endpoint", "not a url", "compute_endpoint", "URL"),
+    ("network", "10.0.0.0/8", "network", "mapping"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "field", "fragment"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
+def test_bad_settings_name_the_field_and_what_is_allowed(path, value, field, fragment):
+    with pytest.raises(BadInput) as refused:
+        settings.parse(changed(path, value))
+    assert refused.value.field == field
+    assert fragment in str(refused.value)
+    assert refused.value.code == ExitCode.BAD_INPUT
+
+
+def test_external_ssh_needs_a_public_ip():
+    document = changed("ssh.via", "external")
+    document["ssh"]["admin_ranges"] = ["203.0.113.0/24"]
+    document["vm"]["public_ip"] = False
+    with pytest.raises(BadInput, match="ssh.via"):
+        settings.parse(document)
+
+
+def test_a_missing_or_broken_file_is_bad_input(tmp_path: Path):
+    with pytest.raises(BadInput, match=r"gcp\.yml: .* does not exist"):
+        settings.load(tmp_path)
+    (tmp_path / "gcp.yml").write_text("project: [unclosed\n")
+    with pytest.raises(BadInput, match="not valid YAML"):
+        settings.load(tmp_path)
+
+
+def test_the_endpoint_can_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv(settings.ENDPOINT_ENV, "http://127.0.0.1:9/")
+    assert settings.parse(EXAMPLE).compute_endpoint == "http://127.0.0.1:9"
