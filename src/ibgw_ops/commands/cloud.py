@@ -15,6 +15,7 @@ from typing import Any
 from ibgw_ops import inventory, lifecycle
 from ibgw_ops.commands.options import open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.gcp.desired import SINGULAR
 from ibgw_ops.gcp.settings import GcpSettings, load
 
 
@@ -47,10 +48,10 @@ def provision(args: argparse.Namespace) -> int:
             print(cloud.describe(step))
         return int(ExitCode.OK)
 
-    steps = cloud.apply(api, settings, lambda step: print(cloud.describe(step), flush=True))
+    steps = cloud.apply(api, settings, lambda step: print(cloud.describe(step, done=True), flush=True))
     for step in steps:
         for drift in step.unfixable:
-            print(f"ibgw-ops: warning: {step.resource.kind[:-1]} {step.resource.name}: {drift.field} differs "
+            print(f"ibgw-ops: warning: {SINGULAR[step.resource.kind]} {step.resource.name}: {drift.field} differs "
                   "and cannot change in place; recreate it (destroy, provision) when a stop is acceptable",
                   file=sys.stderr)
     if host_inventory.write(directory, settings, cloud.external_ip(api, settings)):
@@ -78,7 +79,7 @@ def destroy(args: argparse.Namespace) -> int:
         host_inventory.remove(directory, settings)
         return int(ExitCode.OK)
     print(f"deployment '{settings.deployment}' in {settings.project}:")
-    print("\n".join(f"  {item.kind[:-1]} {item.name}" for item in found))
+    print("\n".join(f"  {SINGULAR[item.kind]} {item.name}" for item in found))
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("--yes", "destroy asks for confirmation and no terminal can answer", "--yes")
@@ -86,7 +87,7 @@ def destroy(args: argparse.Namespace) -> int:
                 != settings.deployment:
             raise OpsError("not confirmed; nothing deleted", ExitCode.BAD_INPUT)
     cloud.destroy(api, found, lambda item, deleted: print(
-        f"{'deleted' if deleted else 'gone   '} {item.kind[:-1]:<11} {item.name}", flush=True))
+        f"{'deleted' if deleted else 'gone   '} {SINGULAR[item.kind]:<11} {item.name}", flush=True))
     host_inventory.remove(directory, settings)
     return int(ExitCode.OK)
 

@@ -21,17 +21,17 @@ from google.cloud import compute_v1
 from requests import exceptions as http_errors
 
 from ibgw_ops.errors import ExitCode, OpsError
-from ibgw_ops.gcp.desired import ADDRESSES, FIREWALLS, INSTANCES, NETWORKS, ROUTERS, SUBNETWORKS
+from ibgw_ops.gcp.desired import ADDRESSES, FIREWALLS, INSTANCES, NETWORKS, ROUTERS, SINGULAR, SUBNETWORKS
 from ibgw_ops.gcp.settings import GcpSettings
 
-# Per collection: client class, message class, singular argument name, scope ("" global, region, zone).
-_KINDS: dict[str, tuple[Any, Any, str, str]] = {
-    NETWORKS: (compute_v1.NetworksClient, compute_v1.Network, "network", ""),
-    SUBNETWORKS: (compute_v1.SubnetworksClient, compute_v1.Subnetwork, "subnetwork", "region"),
-    ADDRESSES: (compute_v1.AddressesClient, compute_v1.Address, "address", "region"),
-    FIREWALLS: (compute_v1.FirewallsClient, compute_v1.Firewall, "firewall", ""),
-    ROUTERS: (compute_v1.RoutersClient, compute_v1.Router, "router", "region"),
-    INSTANCES: (compute_v1.InstancesClient, compute_v1.Instance, "instance", "zone"),
+# Per collection: client class, message class, scope ("" global, region, zone).
+_KINDS: dict[str, tuple[Any, Any, str]] = {
+    NETWORKS: (compute_v1.NetworksClient, compute_v1.Network, ""),
+    SUBNETWORKS: (compute_v1.SubnetworksClient, compute_v1.Subnetwork, "region"),
+    ADDRESSES: (compute_v1.AddressesClient, compute_v1.Address, "region"),
+    FIREWALLS: (compute_v1.FirewallsClient, compute_v1.Firewall, ""),
+    ROUTERS: (compute_v1.RoutersClient, compute_v1.Router, "region"),
+    INSTANCES: (compute_v1.InstancesClient, compute_v1.Instance, "zone"),
 }
 _OPERATIONS = {"": compute_v1.GlobalOperationsClient, "region": compute_v1.RegionOperationsClient,
                "zone": compute_v1.ZoneOperationsClient}
@@ -51,25 +51,24 @@ class ComputeApi:
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         """The resource as a dict, or None when it does not exist."""
-        client, message, singular, scope = self._kind(kind)
+        client, message, scope = self._kind(kind)
         try:
             found = self._call(kind, name, "get", lambda: client.get(
-                **self._scope(scope), **{singular: name}, timeout=CALL_TIMEOUT))
+                **self._scope(scope), **{SINGULAR[kind]: name}, timeout=CALL_TIMEOUT))
         except api_errors.NotFound:
             return None
         return dict(message.to_dict(found, use_integers_for_enums=False))
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every resource of a collection in the project (and the region or zone)."""
-        client, message, _, scope = self._kind(kind)
+        client, message, scope = self._kind(kind)
         pages = self._call(kind, "*", "list", lambda: list(client.list(**self._scope(scope), timeout=CALL_TIMEOUT)))
         return [dict(message.to_dict(item, use_integers_for_enums=False)) for item in pages]
 
     def insert(self, kind: str, body: dict[str, Any]) -> bool:
         """Create the resource; False when it already existed (a retried request, or a concurrent run)."""
-        _, message, singular, _ = _KINDS[kind]
         try:
-            self.mutate(kind, body["name"], "insert", **{f"{singular}_resource": message(body)},
+            self.mutate(kind, body["name"], "insert", **{f"{SINGULAR[kind]}_resource": body},
                         request_id=str(uuid.uuid4()))
         except api_errors.Conflict:
             return False
@@ -78,16 +77,19 @@ class ComputeApi:
     def delete(self, kind: str, name: str) -> bool:
         """Delete the resource; False when it was already gone."""
         try:
-            self.mutate(kind, name, "delete", **{self._kind(kind)[2]: name}, request_id=str(uuid.uuid4()))
+            self.mutate(kind, name, "delete", **{SINGULAR[kind]: name}, request_id=str(uuid.uuid4()))
         except api_errors.NotFound:
             return False
         return True
 
     def mutate(self, kind: str, name: str, method: str, **arguments: Any) -> None:
-        """Call ``<method>_unary`` of the collection's client (scope added) and wait for its operation."""
-        client, _, _, scope = self._kind(kind)
+        """Call ``<method>_unary`` of the collection's client (scope added) and wait for its operation.
+
+        Arguments go in as a request mapping: ``request_id`` exists only there, not as a keyword.
+        """
+        client, _, scope = self._kind(kind)
         call = getattr(client, f"{method}_unary")
-        operation = self._call(kind, name, method, lambda: call(**self._scope(scope), **arguments,
+        operation = self._call(kind, name, method, lambda: call(request={**self._scope(scope), **arguments},
                                                                 timeout=CALL_TIMEOUT))
         self._wait(kind, name, method, scope, operation)
 
@@ -96,14 +98,14 @@ class ComputeApi:
         waited = 0.0
         while operation.status != compute_v1.Operation.Status.DONE:
             if waited >= OPERATION_TIMEOUT:
-                raise OpsError(f"{kind} {name}: {method} still running after {OPERATION_TIMEOUT:.0f} s "
+                raise OpsError(f"{SINGULAR[kind]} {name}: {method} still running after {OPERATION_TIMEOUT:.0f} s "
                                f"(operation {operation.name}); run provision again to pick it up")
             operation = self._call(kind, name, method, functools.partial(
                 waiter.wait, **self._scope(scope), operation=operation.name, timeout=CALL_TIMEOUT))
             waited += CALL_TIMEOUT
         if operation.error and operation.error.errors:
             details = "; ".join(f"{error.code}: {error.message}" for error in operation.error.errors)
-            raise OpsError(f"{kind} {name}: {method} failed: {details}")
+            raise OpsError(f"{SINGULAR[kind]} {name}: {method} failed: {details}")
 
     def _call(self, kind: str, name: str, method: str, call: Callable[[], Any]) -> Any:
         """Run one request; turn transport and API errors (other than 404 and 409) into an operator's message."""
@@ -112,14 +114,14 @@ class ComputeApi:
         except (api_errors.NotFound, api_errors.Conflict):
             raise
         except api_errors.GoogleAPICallError as exc:
-            raise OpsError(f"{kind} {name}: {method} refused by the Compute API: {exc.code} {exc.message}") from None
+            raise OpsError(f"{SINGULAR[kind]} {name}: {method} refused by the Compute API: {exc.code} {exc.message}") from None
         except (http_errors.ConnectionError, http_errors.Timeout) as exc:
             raise OpsError(f"cannot reach the Compute API at {self._endpoint_name()}: {type(exc).__name__}",
                            ExitCode.UNREACHABLE) from None
 
-    def _kind(self, kind: str) -> tuple[Any, Any, str, str]:
-        client_class, message, singular, scope = _KINDS[kind]
-        return self._client(client_class), message, singular, scope
+    def _kind(self, kind: str) -> tuple[Any, Any, str]:
+        client_class, message, scope = _KINDS[kind]
+        return self._client(client_class), message, scope
 
     def _scope(self, scope: str) -> dict[str, str]:
         found = {"project": self.settings.project}

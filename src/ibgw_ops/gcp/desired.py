@@ -18,6 +18,9 @@ OWNER_VALUE = "ibgw-ops"
 DEPLOYMENT_LABEL = "ibgw-deployment"
 NETWORKS, SUBNETWORKS, ADDRESSES, FIREWALLS, ROUTERS, INSTANCES = (
     "networks", "subnetworks", "addresses", "firewalls", "routers", "instances")
+# The API's argument name for one resource of each collection (also how the CLI names a kind).
+SINGULAR = {NETWORKS: "network", SUBNETWORKS: "subnetwork", ADDRESSES: "address", FIREWALLS: "firewall",
+            ROUTERS: "router", INSTANCES: "instance"}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ibgw_ops.gcp.desired import (
     INSTANCES,
     NETWORKS,
     ROUTERS,
+    SINGULAR,
     SUBNETWORKS,
     Resource,
     attach_external_ip,
@@ -28,7 +29,7 @@ from ibgw_ops.gcp.desired import (
     owned_by,
     resources,
 )
-from ibgw_ops.gcp.reconcile import Step, compare, converge
+from ibgw_ops.gcp.reconcile import CREATE, UPDATE, Step, compare, converge
 from ibgw_ops.gcp.settings import GcpSettings
 
 # Deletion order: what uses a resource goes before it.
@@ -122,10 +123,11 @@ def _raise_failures(failures: dict[str, BaseException]) -> None:
     raise OpsError("\n  ".join(lines), causes[0].code)
 
 
-def describe(step: Step) -> str:
-    """One plan or progress line: action, kind, name, key settings, and drift."""
+def describe(step: Step, *, done: bool = False) -> str:
+    """One plan line (or, ``done``, progress line): action, kind, name, key settings, and drift."""
     resource = step.resource
-    line = f"{step.action:<7} {resource.kind[:-1]:<11} {resource.name:<20} {resource.summary}"
+    action = {CREATE: "created", UPDATE: "updated"}.get(step.action, step.action) if done else step.action
+    line = f"{action:<7} {SINGULAR[resource.kind]:<11} {resource.name:<20} {resource.summary}"
     for drift in step.drift:
         verdict = "patch" if drift.patchable else "cannot change in place, left as is"
         line += f"\n          {drift.field}: {_short(drift.have)} -> {_short(drift.want)} ({verdict})"

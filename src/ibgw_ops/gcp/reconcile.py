@@ -18,6 +18,7 @@ from ibgw_ops.gcp.desired import (
     INSTANCES,
     NETWORKS,
     ROUTERS,
+    SINGULAR,
     SUBNETWORKS,
     Resource,
     owned_by,
@@ -73,7 +74,7 @@ def compare(resource: Resource, current: dict[str, Any] | None, deployment: str)
     if current is None:
         return Step(resource, CREATE)
     if not owned_by(current, deployment):
-        raise OpsError(f"{resource.kind} {resource.name} exists but is not managed by ibgw-ops deployment "
+        raise OpsError(f"{SINGULAR[resource.kind]} {resource.name} exists but is not managed by ibgw-ops deployment "
                        f"'{deployment}' (no owner label or description); rename the deployment or remove it")
     drift = [Drift(name, resource.body[name], current.get(name), patchable)
              for names, patchable in ((PATCHABLE[resource.kind], True), (FIXED[resource.kind], False))
@@ -86,7 +87,11 @@ def converge(api: ComputeApi, resource: Resource, deployment: str) -> Step:
     """Bring one resource to its settings: get, insert (a conflict means someone created it: get again), patch."""
     step = compare(resource, api.get(resource.kind, resource.name), deployment)
     if step.action == CREATE and not api.insert(resource.kind, resource.body):
-        step = compare(resource, api.get(resource.kind, resource.name), deployment)
+        current = api.get(resource.kind, resource.name)
+        if current is None:
+            raise OpsError(f"{SINGULAR[resource.kind]} {resource.name}: the API reported it exists, yet it cannot "
+                           "be read; run provision again")
+        step = compare(resource, current, deployment)
     if step.action == UPDATE:
         _patch(api, resource, api.get(resource.kind, resource.name) or {})
     return step
@@ -126,7 +131,7 @@ def _metadata_holds(want: dict[str, Any], have: Any) -> bool:
 def _patch(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None:
     body, kind, name = resource.body, resource.kind, resource.name
     if kind in (NETWORKS, FIREWALLS, ROUTERS):
-        singular = kind[:-1]
+        singular = SINGULAR[kind]
         patch = {key: body[key] for key in ("name", *PATCHABLE[kind]) if key in body}
         api.mutate(kind, name, "patch", **{singular: name, f"{singular}_resource": patch})
     elif kind == SUBNETWORKS:
