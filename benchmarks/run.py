@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from benchmarks.provision import provision_vs_critical_path
+from benchmarks.timing import Result, Sample, table, timed
 from ibgw_ops import tws_probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,33 +29,6 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "IBGW_OPS_LAB_NAME": LAB, "IBGW_OPS_STATE_DIR": str(STATE)}
 INVENTORY = STATE / "lab" / "inventory"
 LOGIN_DELAY = 20.0
-
-
-@dataclass
-class Sample:
-    """Wall times of one side of a benchmark."""
-
-    times: list[float]
-
-    def cell(self) -> str:
-        return f"{statistics.median(self.times):.2f} s ({min(self.times):.2f}-{max(self.times):.2f})"
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times)
-
-
-@dataclass
-class Result:
-    """One table row."""
-
-    name: str
-    subject: Sample
-    baseline: Sample
-    baseline_name: str
-    measure: str
-    target: str
-    met: bool
 
 
 def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,17 +45,6 @@ def ibgw(*args: str) -> subprocess.CompletedProcess[str]:
 def playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return run(str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *args,
                env={**ENV, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
-
-
-def timed(action: Callable[[], object], runs: int, before: Callable[[], object] | None = None) -> Sample:
-    times = []
-    for _ in range(runs):
-        if before:
-            before()
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return Sample(times)
 
 
 def set_login_delay(seconds: float) -> None:
@@ -152,14 +113,6 @@ def noop_deploy(runs: int) -> Result:
                   f"{ratio:.2f} x", "<= 3 x, changed=0", ratio <= 3 and max(changed) == 0)
 
 
-def table(results: list[Result]) -> str:
-    lines = ["| benchmark | ibgw-ops: median (min-max) | baseline | baseline: median (min-max) | measure | target "
-             "| met |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.name} | {r.subject.cell()} | {r.baseline_name} | {r.baseline.cell()} | {r.measure} | "
-              f"{r.target} | {'yes' if r.met else 'no'} |" for r in results]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
@@ -171,7 +124,7 @@ def main() -> None:
     results = cli_startup(runs)
     noop = noop_deploy(runs)
     up = paper_up_overhead(runs)
-    results += [up, readiness_detection(runs, up.subject), noop]
+    results += [up, readiness_detection(runs, up.subject), noop, *provision_vs_critical_path(runs)]
     paper_down()
     print(table(results))
     print(f"\n{runs} runs each; {time.monotonic() - started:.0f} s in all; lab VM {LAB} (remove: "

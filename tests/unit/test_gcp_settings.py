@@ -81,7 +81,7 @@ def test_external_ssh_needs_a_public_ip():
     document = changed("ssh.via", "external")
     document["ssh"]["admin_ranges"] = ["203.0.113.0/24"]
     document["vm"]["public_ip"] = False
-    with pytest.raises(BadInput, match="ssh.via"):
+    with pytest.raises(BadInput, match=r"ssh\.via"):
         settings.parse(document)
 
 

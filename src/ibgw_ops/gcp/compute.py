@@ -114,7 +114,8 @@ class ComputeApi:
         except (api_errors.NotFound, api_errors.Conflict):
             raise
         except api_errors.GoogleAPICallError as exc:
-            raise OpsError(f"{SINGULAR[kind]} {name}: {method} refused by the Compute API: {exc.code} {exc.message}") from None
+            raise OpsError(f"{SINGULAR[kind]} {name}: {method} refused by the Compute API: "
+                           f"{exc.code} {exc.message}") from None
         except (http_errors.ConnectionError, http_errors.Timeout) as exc:
             raise OpsError(f"cannot reach the Compute API at {self._endpoint_name()}: {type(exc).__name__}",
                            ExitCode.UNREACHABLE) from None

@@ -57,8 +57,12 @@ def plan(api: ComputeApi, settings: GcpSettings) -> list[Step]:
     return [steps[name] for name in desired]
 
 
-def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]) -> list[Step]:
-    """Converge every resource, each once what it needs exists; ``report`` hears each step as it completes."""
+def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None], max_workers: int = 8,
+          ) -> list[Step]:
+    """Converge every resource, each once what it needs exists; ``report`` hears each step as it completes.
+
+    ``max_workers=1`` converges one resource at a time (the benchmarks' baseline).
+    """
     desired = {resource.name: resource for resource in resources(settings)}
 
     def converge_one(name: str) -> Step:
@@ -66,7 +70,8 @@ def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]
         report(step)
         return step
 
-    steps, failures = graph.run({name: resource.needs for name, resource in desired.items()}, converge_one)
+    steps, failures = graph.run({name: resource.needs for name, resource in desired.items()}, converge_one,
+                                max_workers)
     _raise_failures(failures)
     return [steps[name] for name in desired]
 

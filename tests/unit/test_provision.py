@@ -1,0 +1,254 @@
+"""provision / destroy through the real google-cloud-compute client against the local fake Compute API."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ibgw_ops.cli import main
+from ibgw_ops.errors import ExitCode
+from ibgw_ops.paths import data_dir
+from tests.fake_compute import FakeCompute
+
+PROJECT, REGION, ZONE = "my-trading-project", "us-east4", "us-east4-a"
+EVERYTHING = {
+    "networks": ["ibgw-net"], "subnetworks": ["ibgw-run-egress", "ibgw-subnet"],
+    "addresses": ["ibgw-vm-external", "ibgw-vm-internal"], "firewalls": ["ibgw-allow-api", "ibgw-allow-ssh"],
+    "routers": [], "instances": ["ibgw-vm"],
+}
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeCompute]:
+    with FakeCompute() as server:
+        monkeypatch.setenv("IBGW_OPS_COMPUTE_ENDPOINT", server.url)
+        monkeypatch.setenv("IBGW_OPS_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("GOOGLE_API_USE_CLIENT_CERTIFICATE", "false")
+        yield server
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    directory = tmp_path / "inventory"
+    shutil.copytree(data_dir() / "inventory" / "gcp", directory)
+    return directory
+
+
+def provision(inventory: Path, *args: str) -> int:
+    return main(["-i", str(inventory), "provision", "--skip-deploy", *args])
+
+
+def everything(fake: FakeCompute) -> dict[str, list[str]]:
+    return {collection: fake.names(collection) for collection in EVERYTHING}
+
+
+def edit(inventory: Path, section: str, **values: object) -> None:
+    path = inventory / "gcp.yml"
+    document = yaml.safe_load(path.read_text())
+    document.setdefault(section, {}).update(values)
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_plan_on_an_empty_project_lists_every_resource_and_changes_nothing(fake, inventory, capsys):
+    assert main(["-i", str(inventory), "provision", "--plan"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 8
+    assert all(line.startswith("create ") for line in lines)
+    plan = "\n".join(lines)
+    for fragment in ("network     ibgw-net", "10.20.0.0/24 in us-east4", "10.20.1.0/26", "internal 10.20.0.10",
+                     "tcp:4001,4002 from 10.20.1.0/26 to tag ibgw-gateway",
+                     "tcp:22 from 35.235.240.0/20 to tag ibgw-gateway", "e2-medium, 20 GB debian-13, shielded"):
+        assert fragment in plan
+    assert fake.mutating_calls() == []
+    assert not (inventory / "hosts.yml").exists()
+
+
+def test_a_fresh_project_gets_every_resource_with_its_settings(fake, inventory):
+    assert provision(inventory) == 0
+    assert everything(fake) == EVERYTHING
+
+    api_rule = fake.get("firewalls", "ibgw-allow-api")
+    assert api_rule["sourceRanges"] == ["10.20.1.0/26"]
+    assert api_rule["allowed"] == [{"IPProtocol": "tcp", "ports": ["4001", "4002"]}]
+    assert api_rule["targetTags"] == ["ibgw-gateway"]
+    assert fake.get("firewalls", "ibgw-allow-ssh")["sourceRanges"] == ["35.235.240.0/20"]
+    assert fake.get("networks", "ibgw-net")["autoCreateSubnetworks"] is False
+
+    vm = fake.get("instances", "ibgw-vm")
+    external = fake.get("addresses", "ibgw-vm-external")["address"]
+    interface = vm["networkInterfaces"][0]
+    assert interface["networkIP"] == "10.20.0.10"
+    assert interface["accessConfigs"][0]["natIP"] == external
+    assert vm["labels"] == {"managed-by": "ibgw-ops", "ibgw-deployment": "ibgw"}
+    assert vm["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableVtpm": True,
+                                            "enableIntegrityMonitoring": True}
+    assert vm["metadata"]["items"] == [{"key": "enable-oslogin", "value": "TRUE"}]
+    assert vm["machineType"].endswith(f"zones/{ZONE}/machineTypes/e2-medium")
+    sent = next(r.body for r in fake.requests if r.method == "POST" and r.path.endswith("/instances"))
+    assert sent["disks"][0]["initializeParams"]["sourceImage"].endswith("family/debian-13")
+    assert "serviceAccounts" not in vm or vm["serviceAccounts"] == []
+    assert fake.get("addresses", "ibgw-vm-internal")["status"] == "IN_USE"
+
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    host = hosts["ibgw-vm"]
+    assert host["ib_gateway_bind_address"] == "10.20.0.10"
+    assert host["ibgw_external_ip"] == external
+    assert host["host_firewall_api_source_ranges"] == ["10.20.1.0/26"]
+    assert "start-iap-tunnel ibgw-vm 22" in host["ansible_ssh_common_args"]
+
+
+def test_a_second_run_makes_no_mutating_call(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    fake.reset_log()
+    capsys.readouterr()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+    assert all(line.startswith("ok ") for line in capsys.readouterr().out.splitlines())
+
+
+def test_the_requests_go_out_in_dependency_order_with_request_ids(fake, inventory):
+    assert provision(inventory) == 0
+    inserts = [r for r in fake.requests if r.method == "POST" and "/operations/" not in r.path]
+    order = [r.path.rsplit("/", 1)[-1] for r in inserts]
+    assert order.index("networks") < order.index("subnetworks") < order.index("instances")
+    assert all(r.query.get("requestId") for r in inserts)
+
+
+def test_drift_is_patched_and_a_plan_shows_it_first(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    fake.update("firewalls", "ibgw-allow-api", sourceRanges=["0.0.0.0/0"],
+                allowed=[{"IPProtocol": "tcp", "ports": ["4001-4004"]}])
+    fake.update("instances", "ibgw-vm", tags={"items": ["ibgw-gateway", "http-server"]})
+    fake.reset_log()
+    capsys.readouterr()
+
+    assert main(["-i", str(inventory), "provision", "--plan"]) == 0
+    plan = capsys.readouterr().out
+    assert "update  firewall    ibgw-allow-api" in plan
+    assert "source_ranges: ['0.0.0.0/0'] -> ['10.20.1.0/26'] (patch)" in plan
+    assert "update  instance    ibgw-vm" in plan
+    assert fake.mutating_calls() == []
+
+    assert provision(inventory) == 0
+    assert sorted(fake.mutating_calls()) == sorted([
+        f"PATCH /compute/v1/projects/{PROJECT}/global/firewalls/ibgw-allow-api",
+        f"POST /compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/ibgw-vm/setTags",
+    ])
+    api_rule = fake.get("firewalls", "ibgw-allow-api")
+    assert (api_rule["sourceRanges"], api_rule["allowed"][0]["ports"]) == (["10.20.1.0/26"], ["4001", "4002"])
+    assert fake.get("instances", "ibgw-vm")["tags"]["items"] == ["ibgw-gateway"]
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+
+
+def test_settings_changes_reach_the_cloud(fake, inventory):
+    assert provision(inventory) == 0
+    edit(inventory, "api", ports=[4001, 4002, 4003], source_ranges=["10.30.0.0/26"])
+    edit(inventory, "ssh", admin_ranges=["203.0.113.0/28"])
+    assert provision(inventory) == 0
+    assert fake.get("firewalls", "ibgw-allow-api")["allowed"][0]["ports"] == ["4001", "4002", "4003"]
+    assert fake.get("firewalls", "ibgw-allow-ssh")["sourceRanges"] == ["35.235.240.0/20", "203.0.113.0/28"]
+
+
+def test_drift_that_needs_a_recreate_is_reported_and_left_alone(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    edit(inventory, "vm", machine_type="e2-standard-2")
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+    err = capsys.readouterr().err
+    assert "instance ibgw-vm: machine_type differs and cannot change in place" in err
+
+
+def test_a_failure_midway_keeps_what_succeeded_and_a_rerun_completes(fake, inventory, capsys):
+    fake.fail_next("POST", "/instances", status=503)
+    assert provision(inventory) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "instance ibgw-vm: insert refused by the Compute API: 503" in err
+    assert fake.names("instances") == []
+    assert fake.names("firewalls") == ["ibgw-allow-api", "ibgw-allow-ssh"]
+    assert not (inventory / "hosts.yml").exists()
+
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == [f"POST /compute/v1/projects/{PROJECT}/zones/{ZONE}/instances"]
+    assert everything(fake) == EVERYTHING
+
+
+def test_a_failed_operation_names_its_error_and_skips_what_depends_on_it(fake, inventory, capsys):
+    fake.fail_next("POST", "/subnetworks", operation_error="QUOTA_EXCEEDED", times=2)
+    assert provision(inventory) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "insert failed: QUOTA_EXCEEDED" in err
+    assert "not attempted: ibgw-vm, ibgw-vm-internal" in err
+    assert fake.names("instances") == []
+    assert provision(inventory) == 0
+    assert everything(fake) == EVERYTHING
+
+
+def test_a_resource_of_the_same_name_not_ours_is_not_adopted(fake, inventory, capsys):
+    fake.create("networks", {"name": "ibgw-net", "autoCreateSubnetworks": False}, project=PROJECT)
+    assert provision(inventory) == ExitCode.FAILED
+    assert "network ibgw-net exists but is not managed by ibgw-ops" in capsys.readouterr().err
+    assert fake.names("subnetworks") == []
+
+
+def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory):
+    edit(inventory, "vm", public_ip=False)
+    assert provision(inventory) == 0
+    assert fake.names("routers") == ["ibgw-router"]
+    assert fake.names("addresses") == ["ibgw-vm-internal"]
+    nat = fake.get("routers", "ibgw-router")["nats"][0]
+    assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
+
+
+def test_destroy_removes_only_what_provision_created_and_twice_is_fine(fake, inventory, capsys):
+    fake.create("networks", {"name": "someone-else", "autoCreateSubnetworks": True}, project=PROJECT)
+    assert provision(inventory) == 0
+    assert main(["-i", str(inventory), "destroy", "--yes"]) == 0
+    assert everything(fake) == {collection: [] for collection in EVERYTHING} | {"networks": ["someone-else"]}
+    assert not (inventory / "hosts.yml").exists()
+    assert main(["-i", str(inventory), "destroy", "--yes"]) == 0
+    assert "nothing of deployment 'ibgw'" in capsys.readouterr().out
+
+
+def test_destroy_asks_and_without_a_terminal_refuses(fake, inventory, monkeypatch, capsys):
+    assert provision(inventory) == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert main(["-i", str(inventory), "destroy"]) == ExitCode.BAD_INPUT
+    assert "--yes" in capsys.readouterr().err
+    assert fake.names("instances") == ["ibgw-vm"]
+
+
+BAD = [
+    ("zone", "us-west1-b", "zone: 'us-west1-b' is not in region 'us-east4'"),
+    ("project", "", "project: is missing"),
+    ("network.cloud_run_subnet_cidr", "10.20.0.0/26", "overlaps network.subnet_cidr"),
+    ("api.source_ranges", ["10.30.0.0/26", "0.0.0.0/0"], "api.source_ranges: 0.0.0.0/0 opens the port to the world"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[b[0] for b in BAD])
+def test_bad_settings_fail_before_any_api_call(fake, inventory, capsys, bad):
+    field, value, message = bad
+    section, _, key = field.rpartition(".")
+    path = inventory / "gcp.yml"
+    document = yaml.safe_load(path.read_text())
+    (document.setdefault(section, {}) if section else document)[key] = value
+    path.write_text(yaml.safe_dump(document))
+    for verb in (["provision", "--skip-deploy"], ["provision", "--plan"], ["destroy", "--yes"]):
+        assert main(["-i", str(inventory), *verb]) == ExitCode.BAD_INPUT
+        assert message in capsys.readouterr().err
+    assert fake.requests == []
+
+
+def test_an_unreachable_endpoint_is_its_own_exit_code(fake, inventory, monkeypatch, capsys):
+    monkeypatch.setenv("IBGW_OPS_COMPUTE_ENDPOINT", "http://127.0.0.1:9")
+    assert main(["-i", str(inventory), "provision", "--plan"]) == ExitCode.UNREACHABLE
+    assert "cannot reach the Compute API at http://127.0.0.1:9" in capsys.readouterr().err
