@@ -270,8 +270,10 @@ class FakeCompute:
     Every mutating call applies its change at once and answers an Operation that stays RUNNING for ``delay`` seconds.
     """
 
-    def __init__(self, delay: float = 0.0, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, delay: float = 0.0, *, host: str = "127.0.0.1", external_ips: tuple[str, ...] = ()) -> None:
         self.delay = delay
+        # Handed out first to EXTERNAL addresses: a test can make "the VM's public IP" a lab VM it can reach.
+        self._external_ips = list(external_ips)
         self._host = host
         self._lock = threading.RLock()
         self._resources: dict[str, dict[Key, Json]] = {c: {} for c in SCOPES}
@@ -811,6 +813,8 @@ class FakeCompute:
         raise ApiError(400, "ipSpaceExhausted", f"IP space of '{subnet['selfLink']}' is exhausted.")
 
     def _new_public_ip(self) -> str:
+        if self._external_ips:
+            return self._external_ips.pop(0)
         n = next(self._public_ips)
         return f"34.118.{n // 250}.{n % 250 + 1}"
 

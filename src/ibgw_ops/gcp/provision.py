@@ -8,6 +8,7 @@ newest layer first, and treats "already gone" as done.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -61,13 +62,16 @@ def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]
           ) -> list[Step]:
     """Converge every resource, each once what it needs exists; ``report`` hears each step as it completes.
 
-    ``max_workers=1`` converges one resource at a time (the benchmarks' baseline).
+    Reports come one at a time, so their lines never interleave. ``max_workers=1`` converges one resource at a
+    time (the benchmarks' baseline).
     """
     desired = {resource.name: resource for resource in resources(settings)}
+    reporting = threading.Lock()
 
     def converge_one(name: str) -> Step:
         step = converge(api, _with_addresses(api, settings, desired[name]), settings.deployment)
-        report(step)
+        with reporting:
+            report(step)
         return step
 
     steps, failures = graph.run({name: resource.needs for name, resource in desired.items()}, converge_one,
@@ -95,12 +99,15 @@ def owned(api: ComputeApi, settings: GcpSettings) -> list[Found]:
 
 def destroy(api: ComputeApi, found: list[Found], report: Callable[[Found, bool], None]) -> None:
     """Delete ``found`` layer by layer (each layer concurrently); ``report(found, deleted)`` per resource."""
+    reporting = threading.Lock()
     for layer in DESTROY_LAYERS:
         batch = {f"{item.kind}/{item.name}": item for item in found if item.kind in layer}
 
         def delete(key: str, batch: dict[str, Found] = batch) -> None:
             item = batch[key]
-            report(item, api.delete(item.kind, item.name))
+            deleted = api.delete(item.kind, item.name)
+            with reporting:
+                report(item, deleted)
 
         _, failures = graph.run(dict.fromkeys(batch, ()), delete)
         _raise_failures(failures)
