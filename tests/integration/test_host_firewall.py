@@ -1,0 +1,216 @@
+"""Role host_firewall on a lab VM of its own: the gateway API ports answer only the allowed sources, across Docker
+restarts and reboots.
+
+Two clients on the lab's network: this test process (the network's gateway address, the allowed source) and a
+container with another address (not allowed). Paper is published on all of the VM's addresses.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from docker.models.containers import Container
+
+from ibgw_ops import tws_probe
+from ibgw_ops.lab import images
+from ibgw_ops.lab.engine import LABEL
+from tests.integration.conftest import Lab, fresh_lab, recap_changed
+
+pytestmark = pytest.mark.integration
+
+NAME = "ibgw-test-firewall"
+CHAIN = "IBGW-API"
+UNIT = "ibgw-api-firewall.service"
+API_PORT = 4002
+# A port published by another container on the VM: the firewall must leave it alone.
+OTHER_PORT = 8080
+# How long a client waits for a TCP answer before calling the port filtered.
+DROP_TIMEOUT = 2.0
+PROBE = ("import sys; sys.path.insert(0, '/probe'); import tws_probe; "
+         "print(tws_probe.probe(sys.argv[1], int(sys.argv[2]), timeout=float(sys.argv[3])).state)")
+
+
+@dataclass
+class Firewall:
+    lab: Lab
+    client: Container
+    allowed: str
+
+    @property
+    def vm(self) -> str:
+        """The VM's address now (a reboot may change it; 'lab up' rewrites the inventory)."""
+        return self.lab.host_vars()["ansible_host"]
+
+    def from_host(self, port: int = API_PORT) -> str:
+        """The probe's verdict from the allowed source."""
+        return tws_probe.probe(self.vm, port, timeout=DROP_TIMEOUT).state
+
+    def from_client(self, port: int = API_PORT) -> str:
+        """The probe's verdict from the container, a source that is not allowed."""
+        code, output = self.client.exec_run(["python3", "-c", PROBE, self.vm, str(port), str(DROP_TIMEOUT)])
+        assert code == 0, output
+        return str(output.decode().strip())
+
+
+def probe_archive() -> bytes:
+    """The stdlib-only probe as /probe/tws_probe.py, for the client container."""
+    source = Path(tws_probe.__file__).read_bytes()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("probe/tws_probe.py")
+        info.size, info.mode = len(source), 0o644
+        archive.addfile(info, io.BytesIO(source))
+    return buffer.getvalue()
+
+
+def start_paper(lab: Lab) -> None:
+    result = lab.playbook("start.yml", "-e", "ib_gateway_target=paper")
+    assert result.returncode == 0, result.stdout
+
+
+def rules(lab: Lab) -> tuple[list[str], list[str]]:
+    """DOCKER-USER's rules and the role's chain, as iptables lists them."""
+    listing = lab.ssh(f"iptables -S DOCKER-USER 2>/dev/null; echo ==; iptables -S {CHAIN} 2>/dev/null || true")
+    user, chain = listing.split("==\n")
+    return user.splitlines()[1:], chain.splitlines()[1:]
+
+
+def assert_rules_in_place(lab: Lab, allowed: list[str]) -> None:
+    user, chain = rules(lab)
+    assert user[0] == f"-A DOCKER-USER -j {CHAIN}", user
+    assert user.count(f"-A DOCKER-USER -j {CHAIN}") == 1, user
+    match = "-p tcp -m conntrack --ctstate DNAT --ctorigdstport {} --ctdir ORIGINAL"
+    assert chain == [line for port in (4001, 4002) for line in (
+        *(f"-A {CHAIN} -s {source}/32 {match.format(port)} -j RETURN" for source in allowed),
+        f"-A {CHAIN} {match.format(port)} -j DROP")], chain
+
+
+def assert_applied_before_docker(lab: Lab) -> None:
+    """The unit finished applying the rules before dockerd was started (both monotonic, same boot)."""
+    applied = int(lab.ssh(f"systemctl show -P ExecMainExitTimestampMonotonic {UNIT}"))
+    docker = int(lab.ssh("systemctl show -P ExecMainStartTimestampMonotonic docker.service"))
+    assert 0 < applied <= docker, (applied, docker)
+
+
+@pytest.fixture(scope="module")
+def firewall(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Iterator[Firewall]:
+    """The VM converged with paper on all addresses, this host allowed, paper running, and a container serving
+    another published port."""
+    labs = fresh_lab(NAME, tmp_path_factory)
+    lab = next(labs)
+    client = None
+    try:
+        allowed = docker_client.networks.get(NAME).attrs["IPAM"]["Config"][0]["Gateway"]
+        settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
+        settings.write_text(settings.read_text() + yaml.safe_dump({
+            "ib_gateway_instances": [{"name": "live", "mode": "live"},
+                                     {"name": "paper", "mode": "paper", "bind_address": "0.0.0.0"}],
+            "host_firewall_api_source_ranges": [f"{allowed}/32"],
+        }))
+        client = docker_client.containers.run(images.BASE.reference, ["sleep", "infinity"], name=f"{NAME}-client",
+                                               network=NAME, labels={LABEL: NAME}, detach=True)
+        client.put_archive("/", probe_archive())
+        lab.converge()
+        start_paper(lab)
+        standin = lab.host_vars()["ibgw_lab_standin_image"]
+        lab.ssh(f"docker run -d --init --name other-service -p {OTHER_PORT}:{OTHER_PORT} --entrypoint python3 "
+                f"{standin} -m http.server {OTHER_PORT}")
+        yield Firewall(lab, client, allowed)
+    finally:
+        if client is not None:
+            client.remove(force=True)
+        next(labs, None)
+
+
+def test_a_source_range_of_everything_is_refused_before_any_change(firewall):
+    lab = firewall.lab
+    before = lab.ssh(f"cat /etc/ibgw-ops/api-firewall.conf; iptables -S {CHAIN}")
+    result = lab.playbook("site.yml", "-e", json.dumps({"host_firewall_api_source_ranges": ["10.8.0.0/26",
+                                                                                            "0.0.0.0/0"]}))
+    assert result.returncode != 0
+    assert "host_firewall_api_source_ranges: ['0.0.0.0/0'] would open the gateway API ports" in result.stdout
+    assert "Configure the gateway hosts" not in result.stdout
+    assert lab.ssh(f"cat /etc/ibgw-ops/api-firewall.conf; iptables -S {CHAIN}") == before
+    # Through the CLI, from the inventory: bad input, exit 2.
+    settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
+    kept = settings.read_text()
+    try:
+        settings.write_text(yaml.safe_dump({**yaml.safe_load(kept), "host_firewall_api_source_ranges": ["0.0.0.0/0"]}))
+        deploy = lab.cli("deploy", check=False)
+    finally:
+        settings.write_text(kept)
+    assert deploy.returncode == 2, deploy.stdout + deploy.stderr
+    assert "host_firewall_api_source_ranges" in deploy.stderr
+
+
+def test_only_the_allowed_source_reaches_the_api_port(firewall):
+    lab = firewall.lab
+    assert_rules_in_place(lab, [firewall.allowed])
+    assert firewall.from_host() == tws_probe.READY
+    assert firewall.from_client() == tws_probe.UNREACHABLE
+    # The same client reaches SSH and another container's published port: only the API ports are filtered.
+    assert firewall.from_client(22) not in (tws_probe.UNREACHABLE, tws_probe.REFUSED)
+    assert firewall.from_client(OTHER_PORT) not in (tws_probe.UNREACHABLE, tws_probe.REFUSED)
+    again = lab.converge()
+    assert recap_changed(again.stdout) == 0
+    assert_rules_in_place(lab, [firewall.allowed])
+
+
+def test_every_docker_start_applies_the_rules_first(firewall):
+    lab = firewall.lab
+    start_paper(lab)
+    lab.ssh(f"iptables -D DOCKER-USER -j {CHAIN} && iptables -F {CHAIN}")
+    # Without the rules the client gets through: they, not its network, are what stopped it.
+    assert firewall.from_client() == tws_probe.READY
+    # A check-mode converge sees the difference and changes nothing.
+    checked = lab.playbook("site.yml", "--check", "--tags", "host_firewall")
+    assert checked.returncode == 0 and recap_changed(checked.stdout) == 1, checked.stdout
+    assert rules(lab)[1] == []
+    lab.ssh("systemctl restart docker")
+    assert_rules_in_place(lab, [firewall.allowed])
+    assert_applied_before_docker(lab)
+    # live-restore kept paper running; the allowed source still gets through.
+    assert firewall.from_host() == tws_probe.READY
+    assert firewall.from_client() == tws_probe.UNREACHABLE
+    # The unit cannot be stopped by hand (that would stop Docker, which requires it); a reload re-applies.
+    assert "refuse" in lab.cli("lab", "ssh", "--", f"systemctl stop {UNIT}", check=False).stderr
+    lab.ssh(f"iptables -F {CHAIN} && systemctl reload {UNIT}")
+    assert_rules_in_place(lab, [firewall.allowed])
+
+
+def test_after_a_reboot_the_rules_are_in_before_docker_starts(firewall, docker_client):
+    lab = firewall.lab
+    lab.ssh("iptables -N IBGW-TEST-MARKER")
+    docker_client.containers.get(NAME).restart(timeout=30)
+    lab.cli("lab", "up")
+    deadline = time.monotonic() + 60
+    while lab.cli("lab", "ssh", "--", "systemctl is-active docker", check=False).stdout.strip() != "active":
+        assert time.monotonic() < deadline, "docker did not start after the reboot"
+        time.sleep(1)
+    assert "IBGW-TEST-MARKER" not in lab.ssh("iptables -S"), "the reboot kept the kernel's rules"
+    assert_rules_in_place(lab, [firewall.allowed])
+    assert_applied_before_docker(lab)
+    start_paper(lab)
+    assert firewall.from_host() == tws_probe.READY
+    assert firewall.from_client() == tws_probe.UNREACHABLE
+
+
+def test_an_empty_list_denies_every_source(firewall):
+    lab = firewall.lab
+    start_paper(lab)
+    result = lab.converge("--tags", "host_firewall", "-e", json.dumps({"host_firewall_api_source_ranges": []}))
+    assert recap_changed(result.stdout) > 0
+    assert_rules_in_place(lab, [])
+    assert firewall.from_host() == tws_probe.UNREACHABLE
+    assert firewall.from_client() == tws_probe.UNREACHABLE
+    # Clients on the VM itself are not forwarded, so the role's own readiness probe still answers.
+    status = lab.playbook("status.yml", "-e", "ib_gateway_target=paper")
+    assert status.returncode == 0 and '"probe": "ready"' in status.stdout, status.stdout
