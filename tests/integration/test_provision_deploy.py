@@ -47,7 +47,7 @@ def test_provision_writes_an_inventory_that_deploys_the_vm(converged_lab: Lab, t
         assert "created instance" in first.stdout and "deployed" in first.stdout
         host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
         assert host["ibgw-vm"]["ansible_host"] == address
-        internal = str(next(host for index, host in enumerate(subnet.hosts()) if index == 9))
+        internal = str(list(subnet.hosts())[9])
         assert host["ibgw-vm"]["ib_gateway_bind_address"] == internal
         compose = converged_lab.ssh("cat /opt/ibgw/paper/compose.yaml")
         assert f"{internal}:4002:4004" in compose

@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ibgw_ops import inventory, lifecycle
 from ibgw_ops.commands.options import open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.gcp import host_inventory
 from ibgw_ops.gcp.desired import SINGULAR
 from ibgw_ops.gcp.settings import GcpSettings, load
+
+if TYPE_CHECKING:
+    from ibgw_ops.gcp.compute import ComputeApi
 
 
 def register(verbs: Any) -> None:
@@ -36,12 +40,9 @@ def register(verbs: Any) -> None:
 
 def provision(args: argparse.Namespace) -> int:
     """Create or reconcile the network, addresses, firewall rules and VM; write the inventory; deploy the VM."""
-    from ibgw_ops.gcp import host_inventory  # noqa: PLC0415 - cloud libraries load only for cloud verbs
-    from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415
-    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415
+    from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
-    directory, settings = _settings(args)
-    api = ComputeApi(settings)
+    directory, settings, api = _open(args)
     if args.plan:
         print(f"plan for deployment '{settings.deployment}' in {settings.project}/{settings.zone}:")
         for step in cloud.plan(api, settings):
@@ -67,12 +68,9 @@ def provision(args: argparse.Namespace) -> int:
 
 def destroy(args: argparse.Namespace) -> int:
     """Delete every resource that provision created for this deployment (found by its mark), VM first."""
-    from ibgw_ops.gcp import host_inventory  # noqa: PLC0415 - cloud libraries load only for cloud verbs
-    from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415
-    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415
+    from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
-    directory, settings = _settings(args)
-    api = ComputeApi(settings)
+    directory, settings, api = _open(args)
     found = cloud.owned(api, settings)
     if not found:
         print(f"nothing of deployment '{settings.deployment}' in {settings.project}")
@@ -92,8 +90,11 @@ def destroy(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def _settings(args: argparse.Namespace) -> tuple[Path, GcpSettings]:
-    """The inventory folder holding gcp.yml, and its checked settings."""
+def _open(args: argparse.Namespace) -> tuple[Path, GcpSettings, ComputeApi]:
+    """The inventory folder holding gcp.yml, its checked settings, and the Compute API they name."""
+    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
     path = inventory.resolve(args.inventory)
     directory = path if path.is_dir() else path.parent
-    return directory, load(directory)
+    settings = load(directory)
+    return directory, settings, ComputeApi(settings)

@@ -85,15 +85,16 @@ def compare(resource: Resource, current: dict[str, Any] | None, deployment: str)
 
 def converge(api: ComputeApi, resource: Resource, deployment: str) -> Step:
     """Bring one resource to its settings: get, insert (a conflict means someone created it: get again), patch."""
-    step = compare(resource, api.get(resource.kind, resource.name), deployment)
+    current = api.get(resource.kind, resource.name)
+    step = compare(resource, current, deployment)
     if step.action == CREATE and not api.insert(resource.kind, resource.body):
         current = api.get(resource.kind, resource.name)
         if current is None:
             raise OpsError(f"{SINGULAR[resource.kind]} {resource.name}: the API reported it exists, yet it cannot "
                            "be read; run provision again")
         step = compare(resource, current, deployment)
-    if step.action == UPDATE:
-        _patch(api, resource, api.get(resource.kind, resource.name) or {})
+    if step.action == UPDATE and current is not None:
+        _patch(api, resource, current)
     return step
 
 

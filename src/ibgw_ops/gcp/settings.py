@@ -217,7 +217,7 @@ def _ports(value: Any) -> tuple[int, ...]:
 
 
 def _ranges(section: Mapping[str, Any], field: str, default: list[str]) -> list[str]:
-    value = section.get(field.split(".")[1], default)
+    value = section.get(field.rsplit(".", 1)[-1], default)
     allowed = "a list of IPv4 CIDRs narrower than /8"
     if not isinstance(value, list):
         raise BadInput(field, f"'{value}' is not a list", allowed)
