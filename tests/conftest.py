@@ -1,4 +1,4 @@
-"""Fixtures shared by unit and integration tests."""
+"""Fixtures shared by the unit tests, the integration tests and the fault matrix (the lab VMs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
+
+from tests.lab import LAB_PREFIX, TEST_LAB, Lab, fresh_lab
 
 CANARY = "canary-Pw-7f3e91"
 
@@ -100,3 +103,46 @@ def standin(tmp_path: Path) -> Iterator[object]:
     yield start
     for gateway in started:
         gateway.stop()
+
+
+# The lab VMs shared by tests/integration and tests/faults: each is created once per session.
+@pytest.fixture(scope="session")
+def docker_client() -> docker.DockerClient:
+    return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A fresh VM as a cloud provider hands it over: nothing installed by the roles."""
+    yield from fresh_lab(TEST_LAB, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def converged_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A VM of its own for tests that apply the roles (shared by the role tests)."""
+    yield from fresh_lab(f"{LAB_PREFIX}-roles", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def spare_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A VM for modules that bring settings of their own (host firewall, Secret Manager); each undoes them."""
+    yield from fresh_lab(f"{LAB_PREFIX}-spare", tmp_path_factory)
+
+
+# The configuration each roles VM had right after its last converge with the lab's defaults.
+_converged: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def deployed(converged_lab: Lab) -> Lab:
+    """The roles VM with site.yml applied with the lab's defaults, and every gateway stopped.
+
+    site.yml runs again only when the configuration differs from the last converge (a module left settings
+    behind): a converge costs about 20 s, the comparison one SSH command.
+    """
+    if _converged.get(converged_lab.name) != converged_lab.configuration():
+        converged_lab.converge()
+        _converged[converged_lab.name] = converged_lab.configuration()
+    stopped = converged_lab.playbook("stop.yml")
+    assert stopped.returncode == 0, stopped.stdout
+    return converged_lab

@@ -16,8 +16,15 @@ from ibgw_ops.errors import ExitCode
 
 # Task files whose failures mean "your input is wrong": they run before any task that changes a host.
 INPUT_CHECK_TASK_FILES = frozenset({"validate.yml", "validate_instance.yml", "credentials.yml"})
-# How the ib_gateway role words a gateway that did not answer the handshake in time.
-NOT_READY_PREFIX = "NOT READY:"
+# How the ib_gateway role begins the messages of failures that have an exit code of their own.
+FAILURE_PREFIXES = {
+    "BAD INPUT:": ExitCode.BAD_INPUT,
+    "NOT READY:": ExitCode.NOT_READY,
+    "SESSION TAKEN:": ExitCode.SESSION_TAKEN,
+    "2FA NOT APPROVED:": ExitCode.TWOFA_TIMEOUT,
+    "LOGIN FAILED:": ExitCode.LOGIN_FAILED,
+    "PROTECTED WINDOW:": ExitCode.PROTECTED_WINDOW,
+}
 # Debug messages shaped {"ibgw_<kind>": {...}} are results for the CLI to show (status rows, ready gateways).
 PAYLOAD_PREFIX = "ibgw_"
 # Bookkeeping actions whose "ok" would only clutter the progress lines (their failures are still shown).
@@ -110,14 +117,17 @@ def _classify(data: dict[str, Any], res: dict[str, Any]) -> ExitCode:
     task_file = PurePath(str(data.get("task_path", "")).rsplit(":", 1)[0]).name
     if task_file in INPUT_CHECK_TASK_FILES or str(data.get("task_action", "")).endswith("validate_argument_spec"):
         return ExitCode.BAD_INPUT
-    if str(res.get("msg", "")).startswith(NOT_READY_PREFIX):
-        return ExitCode.NOT_READY
-    return ExitCode.FAILED
+    message = str(res.get("msg", ""))
+    return next((code for prefix, code in FAILURE_PREFIXES.items() if message.startswith(prefix)), ExitCode.FAILED)
 
 
 def _message(res: dict[str, Any]) -> str:
+    """The result's message and last stderr line; for a loop, those of its first failed item too."""
     parts = [str(res.get("msg") or "")]
     stderr = str(res.get("stderr") or "").strip()
     if stderr:
         parts.append(stderr.splitlines()[-1])
+    failed_items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
+    if failed_items:
+        parts.append(_message(failed_items[0]))
     return re.sub(r"\s+", " ", ": ".join(p for p in parts if p)).strip() or "failed"

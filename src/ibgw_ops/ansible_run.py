@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ibgw_ops import alerts
+from ibgw_ops.alerts import Alert
 from ibgw_ops.ansible_events import EventLog, HostFailure
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
@@ -29,7 +31,8 @@ VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
 # A run directory this old belongs to a process that was killed before it could remove it.
 ABANDONED_AFTER_SECONDS = 24 * 3600
 # Failure classes in the order they decide the exit code when hosts fail differently.
-CODE_PRECEDENCE = (ExitCode.BAD_INPUT, ExitCode.UNREACHABLE, ExitCode.NOT_READY, ExitCode.FAILED)
+CODE_PRECEDENCE = (ExitCode.BAD_INPUT, ExitCode.PROTECTED_WINDOW, ExitCode.UNREACHABLE, ExitCode.LOGIN_FAILED,
+                   ExitCode.SESSION_TAKEN, ExitCode.TWOFA_TIMEOUT, ExitCode.NOT_READY, ExitCode.FAILED)
 
 
 @dataclass
@@ -113,6 +116,9 @@ class PlaybookRunner:
             )
         finally:
             shutil.rmtree(private, ignore_errors=True)
+        for payload in events.payloads["ibgw_alert"]:
+            alerts.emit(Alert(str(payload["kind"]), str(payload["instance"]), str(payload["detail"]),
+                              host=str(payload["host"])))
         outcome = RunOutcome(playbook, events, str(runner.status),
                              self.interrupts.describe() if runner.status == "canceled" else None)
         if outcome.exit_code() == ExitCode.OK and not events.hosts():

@@ -9,11 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ibgw_ops import __version__
-from ibgw_ops.commands import cloud, gateway, hosts, lab, paper, probe
+from ibgw_ops import __version__, alerts
+from ibgw_ops.commands import cloud, gateway, hosts, lab, live, paper, probe
 from ibgw_ops.errors import ExitCode, OpsError
 
-VERB_MODULES = (cloud, gateway, paper, probe, hosts, lab)
+VERB_MODULES = (cloud, gateway, live, paper, probe, hosts, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; return its exit code (see ``ibgw_ops.errors.ExitCode``)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _verb_parser(parser, args.verb).error(f"unrecognized arguments: {' '.join(extras)}")
     try:
+        alerts.webhook()
         return int(args.handler(args))
     except OpsError as exc:
         print(f"ibgw-ops: error: {exc}", file=sys.stderr)
@@ -45,3 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ibgw-ops: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+
+
+def _verb_parser(parser: argparse.ArgumentParser, verb: str) -> argparse.ArgumentParser:
+    """The verb's own parser, so an unknown option is reported with the verb's usage (its allowed options)."""
+    verbs = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    chosen: argparse.ArgumentParser = verbs.choices[verb]
+    return chosen

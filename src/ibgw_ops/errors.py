@@ -18,6 +18,11 @@ class ExitCode(enum.IntEnum):
     UNREACHABLE = 3
     NOT_READY = 4
     INTERRUPTED = 5
+    SESSION_TAKEN = 6
+    TWOFA_TIMEOUT = 7
+    LOGIN_FAILED = 8
+    PROTECTED_WINDOW = 9
+    ATTENTION = 10
 
 
 class OpsError(Exception):

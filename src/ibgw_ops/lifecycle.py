@@ -29,14 +29,18 @@ def start(runner: PlaybookRunner, target: str, timeout: int | None = None) -> li
     return _reported(runner, "start.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))
 
 
-def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True) -> None:
-    """Stop the target's gateways tidily (IBC STOP, then the grace period) and check that they stopped."""
-    runner.run("stop.yml", _target_vars(target), cancellable=cancellable).raise_for_failure()
+def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True, force: bool = False) -> None:
+    """Stop the target's gateways tidily and check that they stopped (live ones in the protected window: ``force``)."""
+    runner.run("stop.yml", _target_vars(target, ib_gateway_force=force or None),
+               cancellable=cancellable).raise_for_failure()
 
 
-def restart(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
-    """Stop, then start and wait: applies a pending configuration."""
-    return _reported(runner, "restart.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))
+def restart(runner: PlaybookRunner, target: str, timeout: int | None = None, *, hard: bool = False,
+            force: bool = False) -> list[dict[str, Any]]:
+    """Live: IBC RESTART (no 2FA) unless ``hard``; paper (and live when ``hard``): stop, then start and wait."""
+    return _reported(runner, "restart.yml", "ibgw_ready",
+                     _target_vars(target, ib_gateway_ready_timeout=timeout, ib_gateway_restart_hard=hard or None,
+                                  ib_gateway_force=force or None))
 
 
 def status(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
@@ -56,5 +60,5 @@ def _reported(runner: PlaybookRunner, playbook: str, kind: str, extravars: dict[
     return outcome.events.payloads[kind]
 
 
-def _target_vars(target: str, **optional: int | None) -> dict[str, Any]:
+def _target_vars(target: str, **optional: int | bool | None) -> dict[str, Any]:
     return {"ib_gateway_target": target, **{key: value for key, value in optional.items() if value is not None}}

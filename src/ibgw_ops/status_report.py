@@ -1,4 +1,4 @@
-"""How the verbs show gateways: status rows as a table or JSON, and one line per ready gateway."""
+"""How the verbs show gateways: status rows (uptime, live session calendar, warnings) as text or JSON; ready lines."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from ibgw_ops import session_clock
+from ibgw_ops.errors import BadInput
 
 COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "image")
 
@@ -20,6 +23,80 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
         uptime = int((moment - started).total_seconds()) if started else None
         result.append({**row, "uptime_seconds": uptime})
     return result
+
+
+def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
+    """Rows with ``warnings`` ([kind, text] pairs, kinds as in ``alerts.KINDS``) and the live session's calendar.
+
+    A signed-in live row gets ``signed_in_at``, ``next_reset``, ``limit``, ``good_until``, ``next_signin`` (ISO
+    times in the operator's local zone) and ``session_age_seconds``.
+    """
+    moment = now or datetime.now(UTC)
+    return [_assessed(row, moment) for row in rows]
+
+
+def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    result = {**row, "warnings": []}
+    warn = result["warnings"].append
+    reason = row.get("reason")
+    if reason == "session_taken":
+        warn(["session_taken", "the IBKR login is in use elsewhere: the gateway gave up its session"])
+    elif reason == "login_failed":
+        warn(["login_failed", "IBKR refused the user id or password"])
+    if row.get("mode") != "live":
+        return result
+    if row.get("container") != "running":
+        warn(["session_expiring", "live is not running: sign in with 'ibgw-ops live-signin'"])
+        return result
+    if row.get("probe") != "ready":
+        what = "waiting for the 2FA approval" if reason == "twofa_pending" else f"probe: {row.get('probe')}"
+        warn(["2fa_needed" if reason == "twofa_pending" else "not_ready", f"live is not ready ({what})"])
+    signed_in = session_clock.parse_utc(str(row.get("signed_in_at") or ""))
+    if signed_in is None:
+        warn(["session_expiring", "no sign-in record on the host: the session's age is unknown; sign in with "
+                                  "'ibgw-ops live-signin' to start a known week"])
+        return result
+    try:
+        session = session_clock.LiveSession.of(signed_in, now, row.get("signin_schedule") or {})
+    except (ValueError, KeyError) as exc:
+        raise BadInput("ib_gateway_signin_schedule", str(exc),
+                       "{day: mon..sun, time: HH:MM, time_zone: an IANA name}") from exc
+    local = {name: _local(getattr(session, name)) for name in
+             ("signed_in", "next_reset", "limit", "good_until", "next_signin")}
+    result.update(signed_in_at=local.pop("signed_in"), **local,
+                  session_age_seconds=int((now - session.signed_in).total_seconds()))
+    if not session.lasts():
+        warn(["session_expiring", f"the session ends {_shown(session.good_until)}, before it is needed until "
+                                  f"{_shown(session.needed_until)} (next planned sign-in "
+                                  f"{_shown(session.next_signin)}): sign in again"])
+    return result
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().isoformat(timespec="minutes")
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone().strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
+    """The live sessions' calendars and every warning, in the operator's local time zone, under the table."""
+    lines = []
+    for row in rows:
+        where = f"{row['instance']} on {row['host']}"
+        if row.get("good_until"):
+            lines.append(
+                f"{where}: signed in {_shown_iso(row['signed_in_at'])} "
+                f"({human_duration(row['session_age_seconds'])} ago); next weekly reset "
+                f"{_shown_iso(row['next_reset'])}; 7-day limit {_shown_iso(row['limit'])}; good until "
+                f"{_shown_iso(row['good_until'])}; next planned sign-in {_shown_iso(row['next_signin'])}")
+        lines.extend(f"WARNING {where}: {text}" for _, text in row.get("warnings") or [])
+    return "\n".join(lines)
+
+
+def _shown_iso(text: str) -> str:
+    return _shown(datetime.fromisoformat(text))
 
 
 def parse_docker_time(text: str) -> datetime | None:
@@ -60,8 +137,10 @@ def render_table(rows: Sequence[dict[str, Any]]) -> str:
 def ready_line(row: dict[str, Any]) -> str:
     """What a start reports for one gateway that became ready."""
     accounts = ",".join(row.get("accounts") or []) or "-"
+    pending = "; restart pending: a soft restart keeps the configuration, --hard applies it" \
+        if row.get("restart_pending") else ""
     return (f"ready: {row['instance']} on {row['host']} at {row['api_host']}:{row['api_port']} "
-            f"(accounts {accounts}, server version {row.get('server_version')})")
+            f"(accounts {accounts}, server version {row.get('server_version')}{pending})")
 
 
 def _cell(row: dict[str, Any], column: str) -> str:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.integration.conftest import recap_changed
+from tests.lab import recap_changed
 
 pytestmark = pytest.mark.integration
 

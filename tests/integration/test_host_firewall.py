@@ -1,4 +1,4 @@
-"""Role host_firewall on a lab VM of its own: the gateway API ports answer only the allowed sources, across Docker
+"""Role host_firewall on the spare lab VM: the gateway API ports answer only the allowed sources, across Docker
 restarts and reboots.
 
 Two clients on the lab's network: this test process (the network's gateway address, the allowed source) and a
@@ -22,11 +22,10 @@ from docker.models.containers import Container
 from ibgw_ops import tws_probe
 from ibgw_ops.lab import images
 from ibgw_ops.lab.engine import LABEL
-from tests.integration.conftest import Lab, fresh_lab, recap_changed
+from tests.lab import Lab, recap_changed
 
 pytestmark = pytest.mark.integration
 
-NAME = "ibgw-test-firewall"
 CHAIN = "IBGW-API"
 UNIT = "ibgw-api-firewall.service"
 API_PORT = 4002
@@ -101,22 +100,22 @@ def assert_applied_before_docker(lab: Lab) -> None:
 
 
 @pytest.fixture(scope="module")
-def firewall(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Iterator[Firewall]:
-    """The VM converged with paper on all addresses, this host allowed, paper running, and a container serving
-    another published port."""
-    labs = fresh_lab(NAME, tmp_path_factory)
-    lab = next(labs)
+def firewall(spare_lab: Lab, docker_client) -> Iterator[Firewall]:
+    """The spare VM converged with paper on all addresses, this host allowed, paper running, and a container serving
+    another published port; its settings and containers are undone afterwards."""
+    lab, name = spare_lab, spare_lab.name
     client = None
+    settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
+    original = settings.read_text()
     try:
-        allowed = docker_client.networks.get(NAME).attrs["IPAM"]["Config"][0]["Gateway"]
-        settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
-        settings.write_text(settings.read_text() + yaml.safe_dump({
+        allowed = docker_client.networks.get(name).attrs["IPAM"]["Config"][0]["Gateway"]
+        settings.write_text(original + yaml.safe_dump({
             "ib_gateway_instances": [{"name": "live", "mode": "live"},
                                      {"name": "paper", "mode": "paper", "bind_address": "0.0.0.0"}],
             "host_firewall_api_source_ranges": [f"{allowed}/32"],
         }))
-        client = docker_client.containers.run(images.BASE.reference, ["sleep", "infinity"], name=f"{NAME}-client",
-                                               network=NAME, labels={LABEL: NAME}, detach=True)
+        client = docker_client.containers.run(images.BASE.reference, ["sleep", "infinity"], name=f"{name}-client",
+                                               network=name, labels={LABEL: name}, detach=True)
         client.put_archive("/", probe_archive())
         lab.converge()
         start_paper(lab)
@@ -127,7 +126,8 @@ def firewall(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Iterato
     finally:
         if client is not None:
             client.remove(force=True)
-        next(labs, None)
+        lab.ssh("docker rm -f other-service; docker stop ibgw-paper >/dev/null 2>&1; true")
+        settings.write_text(original)
 
 
 def test_a_source_range_of_everything_is_refused_before_any_change(firewall):
@@ -189,7 +189,7 @@ def test_every_docker_start_applies_the_rules_first(firewall):
 def test_after_a_reboot_the_rules_are_in_before_docker_starts(firewall, docker_client):
     lab = firewall.lab
     lab.ssh("iptables -N IBGW-TEST-MARKER")
-    docker_client.containers.get(NAME).restart(timeout=30)
+    docker_client.containers.get(lab.name).restart(timeout=30)
     lab.cli("lab", "up")
     deadline = time.monotonic() + 60
     while lab.cli("lab", "ssh", "--", "systemctl is-active docker", check=False).stdout.strip() != "active":

@@ -4,13 +4,12 @@ instances, bad variables)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.conftest import Lab, recap_changed
+from tests.lab import Lab, recap_changed
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +26,6 @@ def start(lab: Lab, *names: str) -> None:
         lab.ssh(f"docker compose --project-directory /opt/ibgw/{name} up --detach --wait")
 
 
-def container_id(lab: Lab, name: str) -> str:
-    return lab.ssh(f"docker inspect --format '{{{{.Id}}}}' ibgw-{name}").strip()
 
 
 def running(lab: Lab) -> set[str]:
@@ -44,33 +41,17 @@ def host_fingerprint(lab: Lab) -> str:
 def test_a_changed_configuration_never_recreates_a_running_gateway(deployed, tmp_path):
     start(deployed, "live")
     deployed.ssh("docker compose --project-directory /opt/ibgw/paper stop")
-    before = container_id(deployed, "live")
+    before = deployed.container_id("live")
     result = deployed.converge("-e", "ib_gateway_java_heap_size=1024")
     assert "restart pending: gateway live" in result.stdout
     assert "restart pending: gateway paper" not in result.stdout
-    assert container_id(deployed, "live") == before and "ibgw-live" in running(deployed)
+    assert deployed.container_id("live") == before and "ibgw-live" in running(deployed)
     assert "ibgw-paper" not in running(deployed)
     assert "JAVA_HEAP_SIZE='1024'" in deployed.ssh("cat /opt/ibgw/live/.env")
     assert deployed.ssh("ls /opt/ibgw/live /opt/ibgw/paper").count("restart-pending") == 1
     again = deployed.converge("-e", "ib_gateway_java_heap_size=1024")
     assert recap_changed(again.stdout) == 0
     assert "restart pending: gateway live" in again.stdout
-
-
-def test_after_a_reboot_live_comes_back_and_paper_does_not(deployed, docker_client):
-    deployed.converge()
-    start(deployed, "live", "paper")
-    assert {"ibgw-live", "ibgw-paper"} <= running(deployed)
-    docker_client.containers.get(deployed.name).restart(timeout=30)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        result = deployed.cli("lab", "ssh", "--", "docker ps --format '{{.Names}}'", check=False)
-        if result.returncode == 0 and "ibgw-live" in result.stdout:
-            break
-        time.sleep(1)
-    names = running(deployed)
-    assert "ibgw-live" in names
-    assert "ibgw-paper" not in names
 
 
 def test_vnc_is_published_on_loopback_only_when_a_password_is_set(deployed, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import Lab
+from tests.lab import Lab
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.fake_compute import FakeCompute
-from tests.integration.conftest import Lab
+from tests.lab import Lab
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import Lab, fresh_lab, recap_changed
+from tests.lab import Lab, recap_changed
 
 pytestmark = pytest.mark.integration
 
@@ -101,9 +101,10 @@ def file_hashes(lab: Lab) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def secrets_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretsLab]:
-    labs = fresh_lab("ibgw-test-secrets", tmp_path_factory)
-    lab = next(labs)
+def secrets_lab(spare_lab: Lab) -> Iterator[SecretsLab]:
+    lab = spare_lab
+    settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
+    original = settings.read_text()
     try:
         fake = FakeGcp(lab)
         fake.start()
@@ -114,7 +115,7 @@ def secrets_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretsLab
         write_credentials(lab, standard_credentials(live_password))
         yield SecretsLab(lab, fake, live_password, lab.converge("-vvv"))
     finally:
-        next(labs, None)  # lab down
+        settings.write_text(original)
 
 
 def test_the_vm_writes_the_secret_files_from_secret_manager(secrets_lab):

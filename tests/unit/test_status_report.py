@@ -31,5 +31,40 @@ def test_the_table_flags_a_pending_restart_and_lists_accounts():
     assert lines[0].split() == ["HOST", "INSTANCE", "MODE", "CONTAINER", "UPTIME", "PROBE", "ACCOUNTS", "IMAGE"]
     assert lines[1].split() == ["gw1", "paper", "paper", "running", "(restart", "pending)", "7m", "5s", "ready",
                                 "DU1,DU2", "img:1"]
-    assert status_report.ready_line(row) == (
+    assert status_report.ready_line({**row, "restart_pending": False}) == (
         "ready: paper on gw1 at 127.0.0.1:4002 (accounts DU1,DU2, server version 176)")
+    assert status_report.ready_line(row).endswith(
+        "server version 176; restart pending: a soft restart keeps the configuration, --hard applies it)")
+
+
+SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
+WEDNESDAY = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+
+
+def kinds(**row: object) -> list[str]:
+    base = {"host": "gw1", "instance": "live", "mode": "live", "container": "running", "probe": "ready",
+            "reason": None, "signed_in_at": "2026-11-22T22:05:00+00:00", "signin_schedule": SCHEDULE}
+    (assessed,) = status_report.with_sessions([{**base, **row}], WEDNESDAY)
+    return [kind for kind, _ in assessed["warnings"]]
+
+
+def test_each_live_problem_is_its_own_warning():
+    assert kinds() == []
+    assert kinds(container="exited") == ["session_expiring"]
+    assert kinds(probe="not_ready", reason="twofa_pending") == ["2fa_needed"]
+    assert kinds(probe="disconnected") == ["not_ready"]
+    assert kinds(signed_in_at="") == ["session_expiring"]
+    assert kinds(signed_in_at="2026-11-15T22:05:00+00:00") == ["session_expiring"]  # last week's session
+    assert kinds(mode="paper", instance="paper", container="exited", reason="session_taken") == ["session_taken"]
+    assert kinds(mode="paper", instance="paper", container="exited", reason="login_failed") == ["login_failed"]
+
+
+def test_a_signed_in_live_row_gets_its_calendar():
+    (row,) = status_report.with_sessions([{"host": "gw1", "instance": "live", "mode": "live", "container": "running",
+                                           "probe": "ready", "signed_in_at": "2026-11-22T22:05:00+00:00",
+                                           "signin_schedule": SCHEDULE}], WEDNESDAY)
+    assert row["session_age_seconds"] == 2 * 86400 + 18 * 3600 + 55 * 60
+    assert datetime.fromisoformat(row["next_reset"]) == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert datetime.fromisoformat(row["limit"]) == datetime(2026, 11, 29, 22, 5, tzinfo=UTC)
+    assert datetime.fromisoformat(row["good_until"]) == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert "signed in" in status_report.render_sessions([row])

@@ -50,6 +50,16 @@ def fake(monkeypatch, tmp_path) -> FakeRunner:
     (["paper-down"], [("stop.yml", {"ib_gateway_target": "paper"})]),
     (["paper-run", "--", "true"], [("start.yml", {"ib_gateway_target": "paper"}),
                                    ("stop.yml", {"ib_gateway_target": "paper"})]),
+    (["down", "live", "--force"], [("stop.yml", {"ib_gateway_target": "live", "ib_gateway_force": True})]),
+    (["restart", "all", "--hard", "--yes"],
+     [("restart.yml", {"ib_gateway_target": "all", "ib_gateway_restart_hard": True})]),
+    (["restart", "live", "--force"], [("restart.yml", {"ib_gateway_target": "live", "ib_gateway_force": True})]),
+    (["live-signin"], [("stop.yml", {"ib_gateway_target": "live"}),
+                       ("start.yml", {"ib_gateway_target": "live", "ib_gateway_ready_timeout": 300})]),
+    (["live-signin", "live-b", "--timeout", "200", "--force"],
+     [("stop.yml", {"ib_gateway_target": "live-b", "ib_gateway_force": True}),
+      ("start.yml", {"ib_gateway_target": "live-b", "ib_gateway_ready_timeout": 200})]),
+    (["status", "--check"], [("status.yml", {"ib_gateway_target": "all"})]),
 ])
 def test_each_verb_runs_its_playbooks_with_its_extra_vars(fake, argv, expected):
     fake.script["start.yml"] = ([ok(READY), stats()], "successful")
@@ -59,7 +69,7 @@ def test_each_verb_runs_its_playbooks_with_its_extra_vars(fake, argv, expected):
     for call in fake.calls:
         assert call["playbook"] == str(data_dir() / "playbooks" / Path(call["playbook"]).name)
         assert call["inventory"] == os.environ["IBGW_OPS_INVENTORY"]
-        assert call["cmdline"] == ("--check --diff" if "--check" in argv else None)
+        assert call["cmdline"] == ("--check --diff" if argv[:2] == ["deploy", "--check"] else None)
         assert call["quiet"] is True and call["suppress_env_files"] is True
 
 
@@ -115,6 +125,15 @@ def test_the_vault_password_goes_to_the_prompt_only(fake, monkeypatch):
      ["ib_gateway_target", "allowed: all, live, paper"]),
     ([failed("non-zero return code", stderr="line one\nno space left on device"), stats(failures=1)],
      ExitCode.FAILED, ["non-zero return code: no space left on device"]),
+    ([failed("SESSION TAKEN: gateway paper: container stopped"), stats(failures=1)], ExitCode.SESSION_TAKEN,
+     ["SESSION TAKEN: gateway paper"]),
+    ([failed("2FA NOT APPROVED: gateway live: not ready within 300 s"), stats(failures=1)], ExitCode.TWOFA_TIMEOUT,
+     ["2FA NOT APPROVED"]),
+    ([failed("LOGIN FAILED: gateway paper: exited"), stats(failures=1)], ExitCode.LOGIN_FAILED, ["LOGIN FAILED"]),
+    ([failed("PROTECTED WINDOW: refusing to stop live gateway(s) live"), stats(failures=1)],
+     ExitCode.PROTECTED_WINDOW, ["PROTECTED WINDOW: refusing to stop"]),
+    ([failed("BAD INPUT: ib_gateway_protected_window.time_zone: 'Mars/Base' is not a known IANA time zone",
+             path="/r/tasks/protected_window.yml:3"), stats(failures=1)], ExitCode.BAD_INPUT, ["time_zone"]),
 ])
 def test_failures_are_summarised_per_host_with_a_classified_exit_code(fake, capsys, events, code, words):
     fake.script["start.yml"] = (events, "failed")
@@ -200,9 +219,78 @@ def test_an_interrupted_paper_start_takes_paper_down_uncancellably(fake, capsys)
     assert fake.calls[0]["cancel_callback"] is not None and fake.calls[1]["cancel_callback"] is None
 
 
+def test_a_hard_restart_without_yes_and_without_a_terminal_runs_nothing(fake, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["restart", "live", "--hard"]) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    assert "--yes: a hard restart asks for confirmation" in capsys.readouterr().err
+
+
+def test_a_hard_restart_goes_on_only_when_the_operator_types_the_target(fake, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    answers = iter(["yes", "live"])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    fake.script["restart.yml"] = ([ok(READY), stats()], "successful")
+    assert cli.main(["restart", "live", "--hard"]) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    assert cli.main(["restart", "live", "--hard"]) == ExitCode.OK
+    assert fake.playbooks() == [("restart.yml", {"ib_gateway_target": "live", "ib_gateway_restart_hard": True})]
+
+
+def test_the_role_s_alerts_are_relayed_as_one_line_each(fake, capsys):
+    alert = {"ibgw_alert": {"kind": "session_taken", "instance": "paper", "detail": "session taken: exited"}}
+    fake.script["start.yml"] = ([ok(alert), failed("SESSION TAKEN: gateway paper: exited"), stats(failures=1)],
+                                "failed")
+    assert cli.main(["paper-up"]) == ExitCode.SESSION_TAKEN
+    assert "IBGW_ALERT session_taken paper session taken: exited\n" in capsys.readouterr().err
+
+
+def test_live_signin_asks_for_the_approval_with_a_deadline_between_stop_and_start(fake, capsys):
+    seen = []
+    fake.during = lambda kwargs: seen.append((Path(kwargs["playbook"]).name, capsys.readouterr().err))
+    fake.script["start.yml"] = ([ok(READY), stats()], "successful")
+    assert cli.main(["live-signin", "--timeout", "120"]) == ExitCode.OK
+    assert seen[0] == ("stop.yml", "")
+    assert seen[1][0] == "start.yml"
+    assert "Approve the IBKR Mobile notification" in seen[1][1]
+    assert "IBGW_ALERT 2fa_needed live live-signin started: approve the IBKR Mobile notification by" in seen[1][1]
+    assert "the session lasts until" in capsys.readouterr().err
+
+
+def test_live_signin_exits_7_when_the_approval_does_not_come(fake, capsys):
+    fake.script["start.yml"] = ([failed("2FA NOT APPROVED: gateway live: not ready within 300 s"),
+                                 stats(failures=1)], "failed")
+    assert cli.main(["live-signin"]) == ExitCode.TWOFA_TIMEOUT
+
+
+def _status_row(**fields):
+    row = {"instance": "live", "mode": "live", "container": "running", "started_at": "", "image": "i",
+           "restart_pending": False, "api_host": "127.0.0.1", "api_port": 4001, "probe": "ready",
+           "accounts": ["U1"], "server_version": 176, "reason": None, "signed_in_at": "",
+           "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}}
+    return {"ibgw_status": {**row, **fields}}
+
+
+def test_status_check_exits_10_with_an_alert_when_live_has_no_sign_in(fake, capsys):
+    fake.script["status.yml"] = ([ok(_status_row()), stats()], "successful")
+    assert cli.main(["status"]) == ExitCode.OK
+    assert "WARNING live on gw1: no sign-in record" in capsys.readouterr().out
+    assert cli.main(["status", "--check"]) == ExitCode.ATTENTION
+    assert "IBGW_ALERT session_expiring live no sign-in record" in capsys.readouterr().err
+
+
+def test_status_check_passes_for_a_live_session_signed_in_just_now(fake, capsys):
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    fake.script["status.yml"] = ([ok(_status_row(signed_in_at=now)), stats()], "successful")
+    assert cli.main(["status", "--check"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "live on gw1: signed in" in out and "next weekly reset" in out and "7-day limit" in out
+
+
 @pytest.mark.parametrize("argv", [
     ["up"], ["up", "Live"], ["up", "paper", "--timeout", "0"], ["down", "../etc"], ["logs", "all", "-n", "x"],
     ["paper-run"], ["paper-run", "--"], ["paper-run", "--client-id", "-3", "--", "true"],
+    ["live-signin", "--timeout", "0"], ["live-signin", "Live"], ["restart", "live", "--hard", "--timeout", "-1"],
 ])
 def test_bad_arguments_exit_2_before_any_run(fake, argv, capsys):
     with pytest.raises(SystemExit) as raised:
@@ -211,3 +299,23 @@ def test_bad_arguments_exit_2_before_any_run(fake, argv, capsys):
     assert raised.value.code == ExitCode.BAD_INPUT
     assert fake.calls == []
     assert capsys.readouterr().err
+
+
+def test_an_unknown_option_is_reported_with_the_verb_s_own_usage(fake, capsys):
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["down", "paper", "--bogus"])
+    assert raised.value.code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "usage: ibgw-ops down" in err and "[--force]" in err and "unrecognized arguments: --bogus" in err
+    assert fake.calls == []
+
+
+def test_a_failed_loop_item_s_message_reaches_the_summary(fake, capsys):
+    event = failed("One or more items failed")
+    event["event_data"]["res"]["results"] = [{"failed": False, "msg": "fine"},
+                                             {"failed": True, "msg": "Destination /opt/ibgw full",
+                                              "stderr": "write error: No space left on device"}]
+    fake.script["site.yml"] = ([event, stats(failures=1)], "failed")
+    assert cli.main(["deploy"]) == ExitCode.FAILED
+    assert "One or more items failed: Destination /opt/ibgw full: write error: No space left on device" in \
+        capsys.readouterr().err

@@ -10,16 +10,35 @@ DOCUMENTATION = r"""
 module: ibgw_gateway_up
 short_description: Start a gateway's container (restart policy held at "no") and wait for the TWS handshake
 description:
-  - A running container is left alone. Otherwise it is recreated from the compose project (a pending
-    configuration applies), its restart policy set to "no" so Docker never retries a failed login, started, and
-    the restart-pending marker removed; the caller applies the real policy once the gateway is ready (started=true).
+  - Holds the instance's lock (the file the stop script locks too) for the whole call, so concurrent starts and
+    stops of one instance run one after the other; a second start finds the gateway running.
+  - Arms the dead-man switch first when deadman_seconds > 0 (a transient systemd timer that runs the stop script),
+    so the gateway is stopped even if the controller never comes back; re-arming restarts the count.
+  - With soft_restart, a running gateway is restarted by IBC itself (RESTART through its command server: the
+    session continues, no 2FA; the container and its configuration stay), waiting for the API to drop first. A
+    gateway that is not running fails: a soft restart has no session to continue.
+  - Without soft_restart, a running container is left alone. Otherwise it is recreated from the compose project
+    (a pending configuration applies), its restart policy set to "no" so Docker never retries a failed login,
+    started, and the restart-pending marker removed; the caller applies the real policy once the gateway is
+    ready (started=true).
   - Then polls the TWS handshake until ready, and stops early when the container exits or restarts
-    (container_changed). Fails when the gateway is not ready in time, with the probe's verdict.
+    (container_changed). A fresh login that became ready writes the time to signin_record when given.
+  - Fails when the gateway is not ready in time, with the probe's verdict and a reason read from the container's
+    last log lines (session_taken, login_failed, twofa_pending, else not_ready), and the last lines (log_tail).
 options:
   compose: {type: list, elements: str, required: true, description: The docker compose command for the project.}
   container: {type: str, required: true, description: The container's name.}
+  image: {type: str, required: true, description: The instance's image (for the message when it is missing).}
   compose_file: {type: path, required: true, description: The project's compose file; missing means not deployed.}
   pending_marker: {type: path, required: true, description: File that marks a pending restart; removed on start.}
+  lock_file: {type: path, required: true, description: The instance's lock file (flock).}
+  lock_timeout: {type: float, default: 900, description: Seconds to wait for the lock.}
+  deadman_seconds: {type: int, default: 0, description: Dead-man switch lifetime; 0 for none.}
+  deadman_unit: {type: str, default: "", description: Name of the dead-man switch's transient unit.}
+  stop_command: {type: path, default: "", description: What the dead-man switch runs (the stop script).}
+  signin_record: {type: path, default: "", description: File that gets the time of a fresh login (live).}
+  soft_restart: {type: bool, default: false, description: Restart a running gateway through IBC.}
+  command_port: {type: int, default: 7462, description: IBC's command server port inside the container.}
   host: {type: str, default: 127.0.0.1, description: Address of the published API port.}
   port: {type: int, required: true, description: The published API port.}
   client_id: {type: int, default: 999, description: Client id reserved for probes.}
@@ -27,20 +46,40 @@ options:
   interval: {type: float, default: 0.25, description: Seconds between probes.}
 """
 
+import fcntl  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from typing import IO  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.tws_probe import DEFAULT_CLIENT_ID, wait_until_ready  # noqa: E402
+from ansible.module_utils.gateway_log import read_container  # noqa: E402
+from ansible.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe, wait_until_ready  # noqa: E402
+
+# How Docker and compose say that an image is not there (start never pulls: --pull never).
+MISSING_IMAGE = re.compile(r"no such image|image .* not found|pull access denied", re.IGNORECASE)
+# How long a soft restart waits for the old session's API to go away.
+DROP_SECONDS = 60.0
 
 
 def main() -> None:
-    """Start unless running, then wait; fail with the command's output or the probe's verdict."""
+    """Lock, arm, start unless running, then wait; fail with the probe's verdict and the reason."""
     module = AnsibleModule(
         argument_spec={
             "compose": {"type": "list", "elements": "str", "required": True},
             "container": {"type": "str", "required": True},
+            "image": {"type": "str", "required": True},
             "compose_file": {"type": "path", "required": True},
             "pending_marker": {"type": "path", "required": True},
+            "lock_file": {"type": "path", "required": True},
+            "lock_timeout": {"type": "float", "default": 900.0},
+            "deadman_seconds": {"type": "int", "default": 0},
+            "deadman_unit": {"type": "str", "default": ""},
+            "stop_command": {"type": "path", "default": ""},
+            "signin_record": {"type": "path", "default": ""},
+            "soft_restart": {"type": "bool", "default": False},
+            "command_port": {"type": "int", "default": 7462},
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int", "required": True},
             "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
@@ -49,39 +88,118 @@ def main() -> None:
         },
     )
     params = module.params
+    if not os.path.isfile(params["compose_file"]):
+        module.fail_json(msg=f"{params['compose_file']} is missing: the gateway is not deployed on this host; "
+                             "apply playbooks/site.yml first.", deployed=False)
+    with open(params["lock_file"], "a") as lock:
+        _lock(module, lock)
+        if params["deadman_seconds"] > 0:
+            _arm_deadman(module)
+        _up(module)
+
+
+def _up(module: AnsibleModule) -> None:
+    params = module.params
     container = params["container"]
-    started = _start(module) if _container_state(module, container)[0] != "running" else False
+    running = _container_state(module, container)[0] == "running"
+    if params["soft_restart"]:
+        _soft_restart(module, running)
+    started = False if running else _start(module)
     first = _container_state(module, container)
     result = wait_until_ready(params["host"], params["port"], client_id=params["client_id"], timeout=params["wait"],
                               interval=params["interval"],
                               still_starting=lambda: first[0] == "running"
                               and _container_state(module, container) == first)
     last = _container_state(module, container)
-    outcome = {**result.as_dict(), "started": started, "container_state": " ".join(last),
+    outcome = {**result.as_dict(), "started": started, "restarted": params["soft_restart"],
+               "restart_pending": os.path.exists(params["pending_marker"]), "container_state": " ".join(last),
                "container_changed": last != first}
     if not result.ready:
         if outcome["container_changed"] or first[0] != "running":
-            reason = f"container {container} stopped or restarted while starting ({outcome['container_state']})"
+            what = f"container {container} stopped or restarted while starting ({outcome['container_state']})"
         else:
-            reason = f"not ready within {params['wait']:g} s"
-        module.fail_json(msg=f"{reason}: {result.state} ({result.description})", changed=started, **outcome)
-    module.exit_json(changed=started, **outcome)
+            what = f"not ready within {params['wait']:g} s"
+        reason, log_tail = read_container(module.run_command, container)
+        module.fail_json(msg=f"{what}: {result.state} ({result.description})", reason=reason or "not_ready",
+                         log_tail=log_tail, changed=started or params["soft_restart"], **outcome)
+    if started and params["signin_record"]:
+        _write_signin_record(params["signin_record"])
+    module.exit_json(changed=started or params["soft_restart"], **outcome)
+
+
+def _lock(module: AnsibleModule, lock: IO[str]) -> None:
+    deadline = time.monotonic() + module.params["lock_timeout"]
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                module.fail_json(msg=f"another start or stop of {module.params['container']} held the lock "
+                                     f"{module.params['lock_file']} for {module.params['lock_timeout']:g} s")
+            time.sleep(0.2)
+
+
+def _arm_deadman(module: AnsibleModule) -> None:
+    """(Re)arm the transient timer; --collect removes its units once they have run, whatever the outcome."""
+    params = module.params
+    unit = params["deadman_unit"]
+    module.run_command(["systemctl", "stop", f"{unit}.timer"])
+    module.run_command(["systemctl", "reset-failed", f"{unit}.timer", f"{unit}.service"])
+    argv = ["systemd-run", "--collect", f"--unit={unit}", f"--on-active={params['deadman_seconds']}s",
+            "--timer-property=AccuracySec=1s", f"--description=ibgw-ops dead-man switch for {params['container']}",
+            params["stop_command"]]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg=f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc)
+
+
+def _soft_restart(module: AnsibleModule, running: bool) -> None:
+    """IBC RESTART, then wait (up to DROP_SECONDS) until the API stops answering.
+
+    The wait that follows then sees the restarted gateway, not the old one.
+    """
+    params = module.params
+    if not running:
+        module.fail_json(msg=f"{params['container']} is not running: a soft restart continues a running session; "
+                             "start it (a live login needs 2FA: ibgw-ops live-signin)", reason="failed")
+    script = (f"exec 3<>/dev/tcp/127.0.0.1/{params['command_port']} && echo RESTART >&3 && read -r -t 5 answer <&3 "
+              '&& echo "$answer"')
+    rc, out, err = module.run_command(["docker", "exec", params["container"], "bash", "-c", script])
+    if rc != 0 or not out.strip().upper().startswith("OK"):
+        module.fail_json(msg=f"IBC's command server did not accept RESTART: {(err or out).strip() or rc}",
+                         reason="failed", changed=False)
+    deadline = time.monotonic() + DROP_SECONDS
+    while time.monotonic() < deadline:
+        if not probe(params["host"], params["port"], client_id=params["client_id"], timeout=2.0).ready:
+            return
+        time.sleep(params["interval"])
 
 
 def _start(module: AnsibleModule) -> bool:
     params = module.params
-    if not os.path.isfile(params["compose_file"]):
-        module.fail_json(msg=f"{params['compose_file']} is missing: the gateway is not deployed on this host; "
-                             "apply playbooks/site.yml first.", deployed=False)
     for argv in (params["compose"] + ["create", "--force-recreate", "--no-build", "--pull", "never"],
                  ["docker", "update", "--restart", "no", params["container"]],
                  ["docker", "start", params["container"]]):
         rc, out, err = module.run_command(argv)
+        if rc != 0 and MISSING_IMAGE.search(err + out):
+            module.fail_json(msg=f"image {params['image']} is not on this host, and a start never pulls: run deploy "
+                                 "(playbooks/site.yml), which pulls it or loads ib_gateway_image_archive",
+                             rc=rc, reason="failed")
         if rc != 0:
-            module.fail_json(msg=f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc, changed=True)
+            module.fail_json(msg=f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc, changed=True,
+                             reason="failed")
     if os.path.exists(params["pending_marker"]):
         os.remove(params["pending_marker"])
     return True
+
+
+def _write_signin_record(path: str) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as record:
+        record.write(datetime.now(UTC).isoformat(timespec="seconds") + "\n")
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
 
 
 def _container_state(module: AnsibleModule, name: str) -> tuple[str, str]:

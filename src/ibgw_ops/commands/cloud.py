@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ibgw_ops import inventory, lifecycle
-from ibgw_ops.commands.options import open_runner, runner_options
-from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.commands.options import confirm, open_runner, runner_options
+from ibgw_ops.errors import ExitCode
 from ibgw_ops.gcp import host_inventory
 from ibgw_ops.gcp.desired import SINGULAR
 from ibgw_ops.gcp.settings import GcpSettings, load
@@ -78,12 +78,7 @@ def destroy(args: argparse.Namespace) -> int:
         return int(ExitCode.OK)
     print(f"deployment '{settings.deployment}' in {settings.project}:")
     print("\n".join(f"  {SINGULAR[item.kind]} {item.name}" for item in found))
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise BadInput("--yes", "destroy asks for confirmation and no terminal can answer", "--yes")
-        if input(f"Delete these {len(found)} resources? Type the deployment name to confirm: ").strip() \
-                != settings.deployment:
-            raise OpsError("not confirmed; nothing deleted", ExitCode.BAD_INPUT)
+    confirm(args, "destroy", f"Delete these {len(found)} resources?", settings.deployment)
     cloud.destroy(api, found, lambda item, deleted: print(
         f"{'deleted' if deleted else 'gone   '} {SINGULAR[item.kind]:<11} {item.name}", flush=True))
     host_inventory.remove(directory, settings)

@@ -11,10 +11,13 @@ import sys
 from typing import Any
 
 from ibgw_ops import lifecycle, status_report
+from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import (
+    add_force,
     add_target,
     add_timeout,
     announce_ready,
+    confirm,
     open_runner,
     positive_int,
     runner_options,
@@ -36,16 +39,23 @@ def register(verbs: Any) -> None:
 
     parser = verbs.add_parser("down", help=down.__doc__, description=down.__doc__, parents=[parent])
     add_target(parser, required=True)
+    add_force(parser)
     parser.set_defaults(handler=down)
 
     parser = verbs.add_parser("restart", help=restart.__doc__, description=restart.__doc__, parents=[parent])
     add_target(parser, required=True)
     add_timeout(parser)
+    parser.add_argument("--hard", action="store_true",
+                        help="recreate the containers, live ones too (a live login then needs 2FA); asks first")
+    parser.add_argument("--yes", action="store_true", help="do not ask before a hard restart")
+    add_force(parser)
     parser.set_defaults(handler=restart)
 
     parser = verbs.add_parser("status", help=status.__doc__, description=status.__doc__, parents=[parent])
     add_target(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 10 and print IBGW_ALERT lines when a warning needs the operator (cron)")
     parser.set_defaults(handler=status)
 
     parser = verbs.add_parser("logs", help=logs.__doc__, description=logs.__doc__, parents=[parent])
@@ -76,26 +86,37 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    """Stop gateways tidily (IBC STOP, then the grace period) and check that they stopped."""
+    """Stop gateways tidily (IBC STOP, then the grace period); live ones in the protected window need --force."""
     with open_runner(args) as runner:
-        lifecycle.stop(runner, args.target)
+        lifecycle.stop(runner, args.target, force=args.force)
     return int(ExitCode.OK)
 
 
 def restart(args: argparse.Namespace) -> int:
-    """Stop and start gateways again, applying a pending configuration; waits like up."""
+    """Restart and wait like up: live softly through IBC (no 2FA), paper by stop and start; --hard recreates live."""
+    if args.hard:
+        confirm(args, "a hard restart", f"A hard restart of '{args.target}' recreates its containers; a live "
+                                        "login then needs the 2FA approval.", args.target)
     with open_runner(args) as runner:
-        ready = lifecycle.restart(runner, args.target, args.timeout)
+        ready = lifecycle.restart(runner, args.target, args.timeout, hard=args.hard, force=args.force)
     announce_ready(runner, ready)
     return int(ExitCode.OK)
 
 
 def status(args: argparse.Namespace) -> int:
-    """Show each gateway's container state, uptime, image, probe verdict and accounts."""
+    """Show each gateway's state and probe verdict, and live's session age, next weekly reset and 7-day limit."""
     with open_runner(args) as runner:
-        rows = status_report.with_uptime(lifecycle.status(runner, args.target))
-    print(status_report.render_json(rows) if args.json else status_report.render_table(rows))
-    return int(ExitCode.OK)
+        rows = status_report.with_sessions(status_report.with_uptime(lifecycle.status(runner, args.target)))
+    if args.json:
+        print(status_report.render_json(rows))
+    else:
+        print("\n".join(filter(None, (status_report.render_table(rows), status_report.render_sessions(rows)))))
+    warnings = [(row, kind, text) for row in rows for kind, text in row["warnings"]]
+    if not args.check or not warnings:
+        return int(ExitCode.OK)
+    for row, kind, text in warnings:
+        emit(Alert(kind, row["instance"], text, host=row["host"]))
+    return int(ExitCode.ATTENTION)
 
 
 def logs(args: argparse.Namespace) -> int:

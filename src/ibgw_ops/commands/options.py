@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from ibgw_ops import inventory, status_report
 from ibgw_ops.ansible_run import PlaybookRunner
+from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
 TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -60,6 +62,22 @@ def add_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=positive_int, metavar="SECONDS",
                         help="wait at most this long for the gateway to become ready (default: the inventory's "
                              "ib_gateway_ready_timeout, 300)")
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    """``--force``: act on live gateways inside the protected window."""
+    parser.add_argument("--force", action="store_true",
+                        help="act on live gateways even inside the protected window (ib_gateway_protected_window)")
+
+
+def confirm(args: argparse.Namespace, what: str, prompt: str, answer: str) -> None:
+    """Go on with ``--yes``, or when the operator types ``answer`` at a terminal; otherwise exit 2, nothing done."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput("--yes", f"{what} asks for confirmation and no terminal can answer", "--yes")
+    if input(f"{prompt} Type '{answer}' to confirm: ").strip() != answer:
+        raise OpsError(f"not confirmed; {what} not done, nothing changed", ExitCode.BAD_INPUT)
 
 
 def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:

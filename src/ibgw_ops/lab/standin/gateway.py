@@ -125,7 +125,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         session_action=action,
         settings_path=Path(env.get("TWS_SETTINGS_PATH", "/home/ibgateway/Jts")),
         time_zone=env.get("TIME_ZONE") or env.get("TZ") or "Etc/UTC",
-        login_delay=_seconds(env, "STANDIN_LOGIN_DELAY", 5.0),
+        login_delay=_seconds(env, "STANDIN_LOGIN_DELAY", 2.0),
         reconnect_delay=_seconds(env, "STANDIN_RECONNECT_DELAY", 3.0),
         accounts=env.get("STANDIN_ACCOUNTS") or ("DU1234567" if mode == "paper" else "U1234567"),
         accept_userid=env.get("STANDIN_ACCEPT_USERID", ""),

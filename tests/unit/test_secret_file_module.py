@@ -1,4 +1,5 @@
-"""The ibgw_secret_manager_file module run as Ansible runs it (a process reading its arguments), against the fake."""
+"""The ibgw_secret_file module run as Ansible runs it (a process reading its arguments): given values, and
+Secret Manager versions against the fake."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from tests.conftest import free_port
 from tests.fake_secret_manager import FakeServer
 
-MODULE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "library" / "ibgw_secret_manager_file.py"
+MODULE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "library" / "ibgw_secret_file.py"
 NAME = "projects/ibgw-unit/secrets/tws-paper/versions/latest"
 
 
@@ -66,6 +67,7 @@ def run(fake: Fake, dest: Path, *, check_mode: bool = False, **args: Any) -> dic
     arguments = {"instance": "paper", "secret": NAME, "dest": str(dest), "owner": os.getuid(), "group": os.getgid(),
                  "metadata_url": f"{fake.server.url}/computeMetadata/v1", "secret_manager_url": f"{fake.server.url}/v1",
                  "timeout": 5, "_ansible_check_mode": check_mode, **args}
+    arguments = {key: value for key, value in arguments.items() if value is not None}
     path = dest.parent.parent / f"args-{uuid.uuid4()}.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
     result = subprocess.run([sys.executable, str(MODULE), str(path)], capture_output=True, text=True, check=False,
@@ -178,3 +180,14 @@ def test_a_malformed_version_name_is_refused_before_any_request(fake, dest):
     result = run(fake, dest, secret="projects/p/secrets/s/versions/../../other")
     assert result["error"] == "bad_name"
     assert fake.server.requests() == []
+
+
+def test_a_given_value_is_written_0400_and_compared_without_being_reported(fake, dest):
+    first = run(fake, dest, secret=None, content="given-Pw-1")
+    assert first["changed"] is True and dest.read_text() == "given-Pw-1"
+    assert dest.stat().st_mode & 0o777 == 0o400
+    assert run(fake, dest, secret=None, content="given-Pw-1")["changed"] is False
+    assert run(fake, dest, secret=None, content="given-Pw-2", check_mode=True)["changed"] is True
+    assert dest.read_text() == "given-Pw-1"
+    assert sorted(p.name for p in dest.parent.iterdir()) == [dest.name], "no temporary file is left"
+    assert fake.server.requests() == [], "a given value needs no Secret Manager"

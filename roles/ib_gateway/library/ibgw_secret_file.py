@@ -1,27 +1,30 @@
-"""Ansible module: write one gateway secret file from a Google Secret Manager version, read by the VM itself.
+"""Ansible module: write one gateway secret file, from the controller's credentials or a Secret Manager version.
 
-The value goes from Secret Manager to the file on the VM and nowhere else: it never passes through the
-controller, is never returned, and is compared with the file's content without being reported. Stdlib only.
+Either way the value is written only into its file: a controller value arrives as a module argument (over the
+pipelined connection's stdin, never in a temporary file as ansible.builtin.copy would stage it); a Secret Manager
+value goes from Secret Manager to the file on the VM and never passes through the controller. It is never returned,
+and is compared with the file's content without being reported. Stdlib only.
 """
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
-module: ibgw_secret_manager_file
-short_description: Write a secret file from a Secret Manager version with the VM's own service account
+module: ibgw_secret_file
+short_description: Write a secret file from a given value or from Secret Manager with the VM's own service account
 description:
-  - Gets an access token for the VM's default service account from the GCE metadata server, reads the secret
-    version with Secret Manager's access method, and writes its payload byte for byte to dest (owner and group
-    numeric, mode 0400) through a temporary file in the same directory and a rename.
+  - With content, writes that value. With secret, gets an access token for the VM's default service account from
+    the GCE metadata server, reads the secret version with Secret Manager's access method, and writes its payload.
+    Either is written byte for byte to dest (owner and group numeric, mode 0400) through a temporary file in the
+    same directory and a rename.
   - Changed only when the content, owner or mode differ. In check mode it reads the secret and reports whether the
     file would change, writing nothing. The value and the token are never returned nor put in a message.
   - Fails with error set (permission_denied, not_found, unauthenticated, metadata, http, payload, write) and a
     message naming the instance and the secret version; the existing file is left untouched.
 options:
   instance: {type: str, required: true, description: The gateway instance, for messages.}
+  content: {type: str, description: The value to write (no_log); give content or secret.}
   secret:
     type: str
-    required: true
     description: Version resource name, projects/<project>/secrets/<secret>/versions/<number or latest>.
   dest: {type: path, required: true, description: The secret file to write.}
   owner: {type: int, required: true, description: Numeric owner of the file.}
@@ -224,7 +227,24 @@ def write_atomically(dest: str, value: bytes, owner: int, group: int) -> None:
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
-    """Fetch, compare, write; the result never holds the value."""
+    """Fetch (Secret Manager) or take the value, compare, write; the result never holds the value."""
+    params = module.params
+    if params["content"] is not None:
+        where = f"gateway {params['instance']}, {os.path.basename(params['dest'])}"
+        value, version = params["content"].encode(), None
+    else:
+        value, version, where = _from_secret_manager(module)
+    module.no_log_values.add(value.decode("utf-8", "replace"))
+    try:
+        changed = differs(params["dest"], value, params["owner"], params["group"])
+        if changed and not module.check_mode:
+            write_atomically(params["dest"], value, params["owner"], params["group"])
+    except Failure as exc:
+        raise Failure(exc.error, f"{where}: {exc}") from None
+    return {"changed": changed, "dest": params["dest"], "secret": params["secret"], "version": version}
+
+
+def _from_secret_manager(module: AnsibleModule) -> tuple[bytes, str, str]:
     params = module.params
     name = params["secret"]
     where = f"gateway {params['instance']}, secret {name}"
@@ -234,14 +254,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     token = fetch_token(params["metadata_url"], params["timeout"], where)
     module.no_log_values.add(token)
     value, version = access(params, token, where)
-    module.no_log_values.add(value.decode("utf-8", "replace"))
-    try:
-        changed = differs(params["dest"], value, params["owner"], params["group"])
-        if changed and not module.check_mode:
-            write_atomically(params["dest"], value, params["owner"], params["group"])
-    except Failure as exc:
-        raise Failure(exc.error, f"{where}: {exc}") from None
-    return {"changed": changed, "dest": params["dest"], "secret": name, "version": version}
+    return value, version, where
 
 
 def fail(module: AnsibleModule, failure: Failure) -> NoReturn:
@@ -253,11 +266,12 @@ def fail(module: AnsibleModule, failure: Failure) -> NoReturn:
 
 
 def main() -> None:
-    """Write the secret file from Secret Manager, or fail naming the instance and the secret."""
+    """Write the secret file, or fail naming the instance and the secret (never its value)."""
     module = AnsibleModule(
         argument_spec={
             "instance": {"type": "str", "required": True},
-            "secret": {"type": "str", "required": True},
+            "content": {"type": "str", "no_log": True},
+            "secret": {"type": "str"},
             "dest": {"type": "path", "required": True},
             "owner": {"type": "int", "required": True},
             "group": {"type": "int", "required": True},
@@ -265,6 +279,8 @@ def main() -> None:
             "secret_manager_url": {"type": "str", "default": "https://secretmanager.googleapis.com/v1"},
             "timeout": {"type": "float", "default": 10.0},
         },
+        required_one_of=[("content", "secret")],
+        mutually_exclusive=[("content", "secret")],
         supports_check_mode=True,
     )
     try:

@@ -1,0 +1,1 @@
+../../../src/ibgw_ops/gateway_log.py

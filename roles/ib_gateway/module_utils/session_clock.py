@@ -1,0 +1,1 @@
+../../../src/ibgw_ops/session_clock.py

@@ -1,0 +1,48 @@
+"""``ibgw-ops live-signin``: the Sunday procedure for the live gateway (the one sign-in of the week with 2FA).
+
+IBKR resets session tokens every Sunday at 01:00 US/Eastern; the first login after that needs the 2FA approval on
+IBKR Mobile. The gateway then runs the week, restarting daily without 2FA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ibgw_ops import lifecycle, session_clock
+from ibgw_ops.alerts import Alert, emit
+from ibgw_ops.commands.options import add_force, announce_ready, open_runner, positive_int, runner_options, target_type
+
+# IBKR Mobile's push stays valid about 3 minutes; the gateway needs up to a minute or two to show its login.
+DEFAULT_SIGNIN_TIMEOUT = 300
+
+
+def register(verbs: Any) -> None:
+    """Add the live verbs."""
+    parser = verbs.add_parser("live-signin", help=live_signin.__doc__, description=live_signin.__doc__,
+                              parents=[runner_options()])
+    parser.add_argument("target", type=target_type, metavar="TARGET", nargs="?", default="live",
+                        help="live (default) or the name of a live instance")
+    parser.add_argument("--timeout", type=positive_int, metavar="SECONDS", default=DEFAULT_SIGNIN_TIMEOUT,
+                        help="how long to wait for the 2FA approval and the login (default %(default)s)")
+    add_force(parser)
+    parser.set_defaults(handler=live_signin)
+
+
+def live_signin(args: argparse.Namespace) -> int:
+    """Sunday sign-in: stop live, start it, wait for the 2FA approval until a deadline (exit 7), record the time."""
+    with open_runner(args) as runner:
+        lifecycle.stop(runner, args.target, force=args.force)
+        deadline = datetime.now(UTC) + timedelta(seconds=args.timeout)
+        shown = deadline.astimezone().strftime("%H:%M:%S %Z")
+        print(f"live-signin: {args.target} stopped; starting it now. Approve the IBKR Mobile notification as soon "
+              f"as it arrives, by {shown} at the latest.", file=sys.stderr, flush=True)
+        emit(Alert("2fa_needed", args.target, f"live-signin started: approve the IBKR Mobile notification by {shown}"))
+        ready = lifecycle.start(runner, args.target, args.timeout)
+    announce_ready(runner, ready)
+    now = datetime.now(UTC)
+    print(f"live-signin: signed in at {now.astimezone():%a %Y-%m-%d %H:%M %Z}; the session lasts until "
+          f"{session_clock.good_until(now).astimezone():%a %Y-%m-%d %H:%M %Z} (IBKR's weekly reset)", file=sys.stderr)
+    return 0

@@ -1,0 +1,223 @@
+"""The bad-input table: each invalid argument, environment value or inventory setting exits 2 (BAD_INPUT) with a
+message naming the field and the allowed values, and leaves the lab VM exactly as it was."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ibgw_ops.errors import ExitCode
+from tests.lab import Lab
+
+pytestmark = pytest.mark.integration
+
+# Everything a changed host would show, in one round trip: the gateways' files (mode, owner, size, mtime and
+# content), the containers, and the units (the API firewall, the dead-man switch timers).
+SNAPSHOT = (
+    "find /opt/ibgw -printf '%p %m %U %s %T@\\n' | sort; "
+    "find /opt/ibgw -type f -exec sha256sum {} + | sort; "
+    "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' | sort; "
+    "systemctl list-units --all --no-legend 'ibgw-*'"
+)
+TMP = "{tmp}"
+DAYS = "mon, tue, wed, thu, fri, sat, sun"
+TARGETS = "allowed: all, live, paper, or an instance name"
+WHOLE = "is not a whole number of at least 1"
+BOTH_MODES = [{"name": "live", "mode": "live"}, {"name": "paper", "mode": "paper"}]
+WINDOW = {"time_zone": "America/New_York", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:30",
+          "end": "16:00"}
+
+
+def paper(**settings: Any) -> list[dict[str, Any]]:
+    """The default instances with settings added to paper."""
+    return [BOTH_MODES[0], {**BOTH_MODES[1], **settings}]
+
+
+def live(**settings: Any) -> list[dict[str, Any]]:
+    """The default instances with settings added to live."""
+    return [{**BOTH_MODES[0], **settings}, BOTH_MODES[1]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One invalid input: the CLI call, what the message must name and allow, and what the case sets up."""
+
+    args: tuple[str, ...]
+    field: str
+    allowed: str | tuple[str, ...]
+    host_vars: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: str | None = None
+
+
+def case(case_id: str, args: str | tuple[str, ...], field: str, allowed: str | tuple[str, ...],
+         *, marks: Any = (), **settings: Any) -> Any:
+    """A table row; ``args`` as one string splits on spaces."""
+    argv = tuple(args.split()) if isinstance(args, str) else args
+    return pytest.param(Case(argv, field, allowed, **settings), id=case_id, marks=marks)
+
+
+CASES = [
+    # Command-line arguments: refused by the parser or the verb before any playbook runs.
+    case("up-Live", "up Live", "argument TARGET: 'Live' is not a target", TARGETS),
+    case("down-dotdot-etc", "down ../etc", "argument TARGET: '../etc' is not a target", TARGETS),
+    case("live-signin-bad-target", "live-signin live/../paper", "argument TARGET: 'live/../paper'", TARGETS),
+    case("up-timeout-0", "up paper --timeout 0", "argument --timeout: '0'", WHOLE),
+    case("paper-up-timeout-negative", ("paper-up", "--timeout", "-5"), "argument --timeout: '-5'", WHOLE),
+    case("live-signin-timeout-0", "live-signin --timeout 0", "argument --timeout: '0'", WHOLE),
+    case("logs-n-x", "logs -n x", "argument -n/--lines: 'x'", WHOLE),
+    case("paper-run-without-cmd", "paper-run", "CMD: no command given",
+         "allowed: paper-run [options] -- CMD [ARGS...]"),
+    case("paper-run-dashdash-without-cmd", "paper-run --", "CMD: no command given",
+         "allowed: paper-run [options] -- CMD [ARGS...]"),
+    case("paper-run-client-id-negative", "paper-run --client-id -3 -- true", "--client-id: -3 is negative",
+         "allowed: a whole number of 0 or more"),
+    case("restart-hard-without-terminal-or-yes", "restart live --hard", "--yes: a hard restart asks for confirmation",
+         "(allowed: --yes)", stdin=""),
+    case("down-unknown-option", "down paper --bogus", "unrecognized arguments: --bogus", "[--force]"),
+    case("unknown-verb", "frobnicate", "argument VERB: invalid choice: 'frobnicate'",
+         ("choose from", "paper-run", "live-signin")),
+    case("probe-port-99999", "probe 10.0.0.5:99999", "argument HOST:PORT: '10.0.0.5:99999'", "a port in 1-65535"),
+    # The environment: checked before any playbook runs.
+    case("alert-webhook-file-url", "up paper", "IBGW_OPS_ALERT_WEBHOOK: not an http(s) URL",
+         "allowed: https://host/path, http://host:port/path", env={"IBGW_OPS_ALERT_WEBHOOK": "file:///etc/passwd"}),
+    case("alert-webhook-without-host", "up paper", "IBGW_OPS_ALERT_WEBHOOK: not an http(s) URL with a host",
+         "allowed: https://host/path, http://host:port/path", env={"IBGW_OPS_ALERT_WEBHOOK": "https:///hook"}),
+    case("alert-timeout-soon", "up paper", "IBGW_OPS_ALERT_TIMEOUT: 'soon' is not a number of seconds",
+         "allowed: more than 0, at most 60",
+         env={"IBGW_OPS_ALERT_WEBHOOK": "https://alerts.example.invalid/hook", "IBGW_OPS_ALERT_TIMEOUT": "soon"}),
+    case("alert-timeout-61", "up paper", "IBGW_OPS_ALERT_TIMEOUT: '61'", "allowed: more than 0, at most 60",
+         env={"IBGW_OPS_ALERT_WEBHOOK": "https://alerts.example.invalid/hook", "IBGW_OPS_ALERT_TIMEOUT": "61"}),
+    case("inventory-env-missing", "up paper", "IBGW_OPS_INVENTORY: {tmp}/missing does not exist",
+         "allowed: an inventory file or folder", env={"IBGW_OPS_INVENTORY": f"{TMP}/missing"}),
+    case("inventory-flag-missing", ("-i", f"{TMP}/missing", "up", "paper"),
+         "--inventory: {tmp}/missing does not exist", "allowed: an inventory file or folder"),
+    case("inventory-without-gateways", ("-i", f"{TMP}/no-gateways.yml", "up", "paper"),
+         "inventory: {tmp}/no-gateways.yml has no host in group ibgw_gateways",
+         "allowed: an inventory like the lab's: hosts under ibgw_gateways"),
+    # Inventory settings: refused by the roles' checks (argument specs, validate*.yml, credentials.yml, the
+    # protected window module), before any task that changes the host.
+    case("instances-duplicate-name", "deploy", "ib_gateway_instances[].name:",
+         ("names unique, 1-31 lowercase letters", "got ['live', 'live']"),
+         host_vars={"ib_gateway_instances": [BOTH_MODES[0], {"name": "live", "mode": "paper", "api_port": 4003,
+                                                              "vnc_port": 5902}]}),
+    case("instances-bad-name", "deploy", "ib_gateway_instances[].name:",
+         ("1-31 lowercase letters, digits or dashes, starting with a letter", "'Live_1'"),
+         host_vars={"ib_gateway_instances": [{"name": "Live_1", "mode": "live"}, BOTH_MODES[1]]}),
+    case("instances-unknown-mode", "deploy", "value of mode",
+         ("must be one of: live, paper, got: demo", "found in ib_gateway_instances"),
+         host_vars={"ib_gateway_instances": [BOTH_MODES[0], {"name": "demo", "mode": "demo"}]}),
+    case("api-port-70000", "deploy", "ib_gateway_instances[].api_port / vnc_port:",
+         ("each must be 1-65535 and used once", "70000"), host_vars={"ib_gateway_instances": paper(api_port=70000)}),
+    case("paper-restart-policy-always", "deploy", "ib_gateway_instances[paper].restart_policy:",
+         'a paper instance must use "no"', host_vars={"ib_gateway_instances": paper(restart_policy="always")}),
+    case("restart-policy-sometimes", "deploy", "value of restart_policy",
+         ("must be one of: no, on-failure, unless-stopped, always, got: sometimes", "found in ib_gateway_instances"),
+         host_vars={"ib_gateway_instances": live(restart_policy="sometimes")}),
+    case("image-latest", "deploy", "ib_gateway_instances[live].image (default ib_gateway_image):",
+         ("pinned to a version tag (repository:10.45.1j) or a digest", "floating tags latest/stable are refused"),
+         host_vars={"ib_gateway_image": "x:latest"}),
+    case("bind-address-10.0.0.300", "deploy",
+         "ib_gateway_instances[live].bind_address (default ib_gateway_bind_address)",
+         "an IPv4 address, 127.0.0.1 or the VM's internal IP", host_vars={"ib_gateway_bind_address": "10.0.0.300"}),
+    case("time-zone-not-a-zone", "deploy", "ib_gateway_instances[live]: time_zone",
+         ("a TZ name such as America/New_York", "'Not a zone!'"), host_vars={"ib_gateway_time_zone": "Not a zone!"}),
+    case("auto-restart-time-25h", "deploy", "auto_restart_time and auto_logoff_time",
+         ('"hh:mm AM", "hh:mm PM" or empty', "'25:00'"),
+         host_vars={"ib_gateway_instances": live(auto_restart_time="25:00")}),
+    case("max-lifetime-5", "deploy", "ib_gateway_instances[paper]:", ("max_lifetime 0 (off) or >= 60", "got 5"),
+         host_vars={"ib_gateway_instances": paper(max_lifetime=5)}),
+    case("stop-grace-period-30", "deploy", "ib_gateway_instances[live]:", ("stop_grace_period >= 90", "got 30"),
+         host_vars={"ib_gateway_stop_grace_period": 30}),
+    case("extra-env-tws-password", "deploy", "ib_gateway_instances[live].extra_env:",
+         ("UPPER_CASE names of non-secret variables; no passwords", "TWS_PASSWORD"),
+         host_vars={"ib_gateway_extra_env": {"TWS_PASSWORD": "hunter2"}}),
+    case("protected-window-zone-on-mars", "down live", "BAD INPUT: ib_gateway_protected_window.time_zone:",
+         ("'Mars/Olympus' is not a known IANA time zone", "such as America/New_York"),
+         host_vars={"ib_gateway_protected_window": {**WINDOW, "time_zone": "Mars/Olympus"}}),
+    case("protected-window-start-9h30", "down live", "ib_gateway_protected_window: {} or {time_zone:",
+         ("start and end: 24-hour HH:MM", "'start': '9:30'"),
+         host_vars={"ib_gateway_protected_window": {**WINDOW, "start": "9:30"}}),
+    case("protected-window-days-monday", "down live", "ib_gateway_protected_window: {} or {time_zone:",
+         (f"days: a list of {DAYS}", "'days': ['monday']"),
+         host_vars={"ib_gateway_protected_window": {**WINDOW, "days": ["monday"]}}),
+    case("signin-schedule-day-sunday", "up paper", "ib_gateway_signin_schedule: {day: one of",
+         (DAYS, "'day': 'sunday'"),
+         host_vars={"ib_gateway_signin_schedule": {"day": "sunday", "time": "17:00", "time_zone": "America/New_York"}}),
+    case("target-unknown-instance", "up demo", "ib_gateway_target: 'demo' matches no instance",
+         "(allowed: all, live, paper)"),
+    case("firewall-any-source", "deploy", "host_firewall_api_source_ranges: ['0.0.0.0/0']",
+         ("would open the gateway API ports to every address", "Allowed: the Cloud Run egress subnet(s)"),
+         host_vars={"host_firewall_api_source_ranges": ["0.0.0.0/0"]}),
+    case("firewall-prefix-33", "deploy", "host_firewall_api_source_ranges:",
+         ("IPv4 addresses or CIDRs a.b.c.d/n with n 1-32", "'10.8.0.0/33'"),
+         host_vars={"host_firewall_api_source_ranges": ["10.8.0.0/33"]}),
+    case("credentials-missing-instance", "deploy", "ib_gateway_credentials: instances ['paper']",
+         "need user_id and password (or password_secret",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/only-live-credentials.yml"}),
+    case("credentials-file-missing", "deploy", "ib_gateway_credentials_file: '{tmp}/missing-credentials.yml'",
+         "is not a file on the controller (an absolute path to a YAML file",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/missing-credentials.yml"}),
+    case("credentials-bad-secret-name", "deploy", "ib_gateway_credentials: paper.password_secret",
+         "must be a Secret Manager version name, projects/<project id or number>/secrets/<secret id>/versions/",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/bad-secret-credentials.yml"}),
+]
+
+
+def fill(value: Any, tmp: Path) -> Any:
+    """``value`` with every ``{tmp}`` replaced by the module's temporary directory."""
+    if isinstance(value, str):
+        return value.replace(TMP, str(tmp))
+    if isinstance(value, dict):
+        return {key: fill(item, tmp) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(fill(item, tmp) for item in value)
+    return value
+
+
+def snapshot(lab: Lab) -> str:
+    return lab.ssh(SNAPSHOT)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The controller-side files the cases point at."""
+    tmp = tmp_path_factory.mktemp("bad-input")
+    (tmp / "no-gateways.yml").write_text("all: {}\n")
+    for name, credentials in {
+        "only-live-credentials.yml": {"live": {"user_id": "rehearsal", "password": "not-the-lab-one"}},
+        "bad-secret-credentials.yml": {"live": {"user_id": "rehearsal", "password": "not-the-lab-one"},
+                                       "paper": {"user_id": "rehearsal", "password_secret": "hunter2"}},
+    }.items():
+        path = tmp / name
+        path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))
+        path.chmod(0o600)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def before(deployed: Lab) -> str:
+    """The deployed host as every case must leave it."""
+    taken = snapshot(deployed)
+    assert "/opt/ibgw/paper/compose.yaml" in taken and "ibgw-api-firewall" in taken, taken
+    return taken
+
+
+@pytest.mark.parametrize("bad", CASES)
+def test_bad_input_exits_2_names_the_field_and_the_allowed_values_and_changes_nothing(
+        deployed: Lab, files: Path, before: str, bad: Case) -> None:
+    deployed.host_settings(fill(bad.host_vars, files) or None)
+    try:
+        result = deployed.cli(*fill(bad.args, files), check=False, stdin=bad.stdin, env_extra=fill(bad.env, files))
+    finally:
+        deployed.host_settings(None)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == ExitCode.BAD_INPUT, result.stderr
+    assert fill(bad.field, files) in message, result.stderr
+    for allowed in (bad.allowed,) if isinstance(bad.allowed, str) else bad.allowed:
+        assert allowed in message, result.stderr
+    assert snapshot(deployed) == before

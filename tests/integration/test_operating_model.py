@@ -1,0 +1,127 @@
+"""The operating model on the roles VM with the stand-in: the weekly live sign-in and the session calendar, soft and
+hard restarts, paper's dead-man switch, a taken session in status and the alert webhook. Session conflicts, the
+2FA deadline, the protected window, concurrent operators and reboots are in tests/faults.
+
+Settings differ from the lab's defaults through a host_vars file in the lab's inventory, so the CLI reads them
+exactly as an operator's inventory would. The dead-man switch's minute runs while the live tests use the VM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ibgw_ops import alerts, session_clock
+from ibgw_ops.errors import ExitCode
+from tests.integration.leaks import processes
+from tests.lab import Lab, wait_for
+from tests.webhook import Receiver
+
+pytestmark = pytest.mark.integration
+IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
+LIFETIME = 60
+
+
+
+
+
+
+
+
+
+
+@pytest.fixture(scope="module")
+def ops(converged_lab: Lab) -> Iterator[Lab]:
+    """The roles VM with paper's dead-man switch at one minute, every gateway stopped."""
+    converged_lab.use_settings({"ib_gateway_mode_defaults": {
+        "live": {"api_port": 4001, "vnc_port": 5900, "restart_policy": "unless-stopped",
+                 "existing_session_detected_action": "primary", "auto_restart_time": "11:45 PM", "max_lifetime": 0},
+        "paper": {"api_port": 4002, "vnc_port": 5901, "restart_policy": "no",
+                  "existing_session_detected_action": "primaryoverride", "auto_restart_time": "",
+                  "max_lifetime": LIFETIME}}})
+    converged_lab.cli("down", "all")
+    yield converged_lab
+    converged_lab.use_settings(None)
+
+
+@pytest.fixture(scope="module")
+def abandoned(ops: Lab) -> float:
+    """Start ``paper-run -- sleep 600`` and SIGKILL the controller once paper is ready: no paper-down will come,
+    only the dead-man switch is left. Returns when paper-run started."""
+    started = time.monotonic()
+    process = subprocess.Popen([IBGW_OPS, "paper-run", "--", "sleep", "600"], env=ops.env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    wait_for("paper-run's command", lambda: "sleep 600" in processes().splitlines(), 120, 0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert ops.container_state("paper") == "running", "paper should still run: nobody took it down"
+    assert "ibgw-deadman-paper.timer" in ops.deadman_timers()
+    return started
+
+
+def test_the_weekly_sign_in_records_its_time_and_status_shows_the_session(ops, abandoned):
+    result = ops.cli("live-signin", "--timeout", "120")
+    assert "Approve the IBKR Mobile notification" in result.stderr
+    assert "IBGW_ALERT 2fa_needed live live-signin started" in result.stderr
+    record = ops.ssh("cat /opt/ibgw/live/signed-in-at").strip()
+    assert record.endswith("+00:00")
+    table = ops.cli("status", "live", env_extra={"TZ": "Asia/Tokyo"}).stdout
+    assert "live on " + ops.name + ": signed in" in table and "JST" in table
+    reset = session_clock.next_reset(datetime.now(UTC)).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"next weekly reset {reset:%a %Y-%m-%d %H:%M} JST" in table  # Sunday 01:00 New York, in Tokyo
+    assert "7-day limit" in table and "WARNING" not in table
+    assert ops.cli("status", "--check", check=False).returncode == ExitCode.OK
+
+
+def test_live_restarts_softly_and_a_hard_restart_needs_the_flags(ops, abandoned):
+    before, record = ops.container_id("live"), ops.ssh("cat /opt/ibgw/live/signed-in-at")
+    soft = ops.cli("restart", "live")
+    assert soft.returncode == 0
+    assert ops.container_id("live") == before, "a soft restart keeps the container"
+    assert ops.ssh("cat /opt/ibgw/live/signed-in-at") == record, "a soft restart continues the session"
+    assert "restarting (no second factor authentication needed)" in ops.ssh("docker logs ibgw-live 2>&1")
+    refused = ops.cli("restart", "live", "--hard", check=False, stdin="")
+    assert refused.returncode == ExitCode.BAD_INPUT
+    assert "--yes: a hard restart asks for confirmation" in refused.stderr
+    assert ops.container_id("live") == before
+    ops.cli("restart", "live", "--hard", "--yes")
+    assert ops.container_id("live") != before
+    assert ops.ssh("cat /opt/ibgw/live/signed-in-at") != record, "a hard restart is a new sign-in"
+
+
+def test_the_dead_man_switch_stops_paper_when_the_controller_was_killed(ops, abandoned):
+    stopped = wait_for("paper stopped by the dead-man switch", lambda: ops.container_state("paper") == "exited",
+                       LIFETIME + 60 - (time.monotonic() - abandoned))
+    assert LIFETIME - 1 <= stopped - abandoned <= LIFETIME + 60, "the timer, armed at paper's start, fired"
+    assert "STOP received on the command server" in ops.ssh("docker logs ibgw-paper 2>&1"), "a tidy stop"
+    assert ops.deadman_timers() == ""
+
+
+def test_a_taken_paper_session_shows_in_status_and_alerts_the_webhook(ops):
+    receiver = Receiver()
+    try:
+        ops.cli("paper-up")
+        ops.ssh("docker kill --signal USR1 ibgw-paper")
+        wait_for("paper to yield", lambda: ops.container_state("paper") == "exited", 30)
+        env = {alerts.WEBHOOK_ENV: receiver.url}
+        shown = ops.cli("status", "paper", env_extra=env)
+        assert "WARNING paper on " + ops.name + ": the IBKR login is in use elsewhere" in shown.stdout
+        assert receiver.bodies == []
+        check = ops.cli("status", "paper", "--check", check=False, env_extra=env)
+        assert check.returncode == ExitCode.ATTENTION
+        assert "IBGW_ALERT session_taken paper the IBKR login is in use elsewhere" in check.stderr
+        assert [(b["kind"], b["instance"], b["host"]) for b in receiver.bodies] == [
+            ("session_taken", "paper", ops.name)]
+    finally:
+        receiver.shutdown()
+        ops.cli("paper-down")

@@ -1,0 +1,144 @@
+"""Lab VMs for the integration tests and the fault matrix: a handle to drive one, and how to create a fresh one."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ibgw_ops.paths import ansible_command
+
+# Lab VM names; a second checkout working at the same time sets its own (IBGW_TEST_LAB_PREFIX=ibgw-mine).
+LAB_PREFIX = os.environ.get("IBGW_TEST_LAB_PREFIX", "ibgw-test")
+TEST_LAB = f"{LAB_PREFIX}-lab"
+
+
+@dataclass
+class Lab:
+    """Handle on a lab VM for tests: run the CLI against it, run commands on it."""
+
+    name: str
+    state: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "IBGW_OPS_STATE_DIR": str(self.state), "IBGW_OPS_LAB_NAME": self.name}
+
+    def cli(self, *args: str, check: bool = True, stdin: str | None = None,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "ibgw_ops", *args], env={**self.env, **(env_extra or {})},
+                                input=stdin,
+                                capture_output=True, text=True, check=False, timeout=900)
+        if check and result.returncode != 0:
+            raise AssertionError(f"ibgw-ops {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+        return result
+
+    def playbook(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a playbook with plain ansible-playbook, as an SRE would."""
+        root = Path(__file__).parents[1]
+        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory),
+                   str(root / "playbooks" / name), *args]
+        return subprocess.run(command, cwd=root, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
+                              capture_output=True, text=True, check=False, timeout=900)
+
+    def converge(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Apply site.yml; fail the test when it fails."""
+        result = self.playbook("site.yml", *args)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def ssh(self, command: str) -> str:
+        return self.cli("lab", "ssh", "--", command).stdout
+
+    def container(self, instance: str) -> str:
+        """A gateway container's id, state and restart count (changes when it is recreated or restarted)."""
+        return self.ssh(f"docker inspect --format '{{{{.Id}}}} {{{{.State.Status}}}} {{{{.RestartCount}}}}' "
+                        f"ibgw-{instance}")
+
+    @property
+    def inventory(self) -> Path:
+        return self.state / "lab" / "inventory"
+
+    def host_settings(self, settings: dict | None) -> None:
+        """Give the lab host variables of its own (over group_vars); None removes them."""
+        path = self.inventory / "host_vars" / f"{self.name}.yml"
+        if settings is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(yaml.safe_dump(settings))
+
+    def use_settings(self, settings: dict | None) -> None:
+        """``host_settings``, then apply site.yml."""
+        self.host_settings(settings)
+        self.cli("deploy")
+
+    def configuration(self) -> str:
+        """What site.yml decides, as checksums: the inventory's own files on the controller, and on the VM every
+        file the roles write (Docker's and the firewall's settings, each gateway's project and secrets)."""
+        controller = "".join(f"{path.relative_to(self.inventory)} {path.read_text()}"
+                             for path in sorted(self.inventory.rglob("*.yml")))
+        return controller + self.ssh(
+            "find /etc/docker /etc/ibgw-ops /opt/ibgw -type f ! -path '*/settings/*' ! -name .lock "
+            "! -name restart-pending ! -name signed-in-at -exec sha256sum {} + 2>/dev/null | sort")
+
+    def container_state(self, instance: str) -> str:
+        """The gateway container's state (running, exited, ...), "" when there is none."""
+        return self.ssh(f"docker ps --all --filter name=^ibgw-{instance}$ --format '{{{{.State}}}}'").strip()
+
+    def container_id(self, instance: str) -> str:
+        return self.container(instance).split()[0]
+
+    def deadman_timers(self) -> str:
+        """The dead-man switch's units on the VM, "" when none is armed."""
+        return self.ssh("systemctl list-units --all --no-legend 'ibgw-deadman-*' || true").strip()
+
+    def status_rows(self, target: str = "all") -> dict[str, dict]:
+        """``status --json`` by instance."""
+        return {row["instance"]: row for row in json.loads(self.cli("status", target, "--json").stdout)}
+
+    def keepsakes(self) -> set[str]:
+        """What no fault may lose: a checksum line per configuration and secret file under /opt/ibgw, and a line
+        per file of each settings directory (the gateway itself may rewrite those)."""
+        return set(self.ssh(
+            "cd /opt/ibgw && find . -path '*/settings/*' -type f -printf 'settings %p\\n' && "
+            "find . -type f ! -path '*/settings/*' ! -name .lock ! -name restart-pending ! -name signed-in-at "
+            "-exec sha256sum {} +").splitlines())
+
+    def host_vars(self) -> dict[str, str]:
+        document = yaml.safe_load((self.inventory / "hosts.yml").read_text())
+        return dict(document["all"]["children"]["ibgw_gateways"]["hosts"][self.name])
+
+
+def recap_changed(output: str) -> int:
+    """The ``changed=`` count of a playbook run's recap."""
+    match = re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[-1])
+    assert match, output
+    return int(match.group(1))
+
+
+def fresh_lab(name: str, factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A lab VM created from scratch for a group of tests, removed afterwards."""
+    handle = Lab(name, factory.mktemp(name))
+    handle.cli("lab", "down")
+    handle.cli("lab", "up")
+    yield handle
+    handle.cli("lab", "down")
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 1.0) -> float:
+    """Poll ``check()`` until it is true; return the monotonic time it became true."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
+        time.sleep(interval)
+    return time.monotonic()

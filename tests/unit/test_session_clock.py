@@ -1,0 +1,129 @@
+"""The live session's calendar and the protected window, at fixed moments (DST and the Sunday reset included)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ibgw_ops import gateway_log, session_clock
+from ibgw_ops.session_clock import LiveSession, Window
+
+NY = ZoneInfo("America/New_York")
+SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
+MARKET = {"time_zone": "America/New_York", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:30",
+          "end": "16:00"}
+
+
+def ny(*args: int) -> datetime:
+    return datetime(*args, tzinfo=NY)
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (ny(2026, 11, 25, 12, 0), ny(2026, 11, 29, 1, 0)),   # Wednesday -> Sunday
+    (ny(2026, 11, 29, 0, 59), ny(2026, 11, 29, 1, 0)),   # Sunday just before the reset
+    (ny(2026, 11, 29, 1, 0), ny(2026, 12, 6, 1, 0)),     # at the reset: the next one
+    (ny(2026, 3, 7, 12, 0), ny(2026, 3, 8, 1, 0)),       # the Sunday clocks spring forward (at 02:00)
+])
+def test_the_next_weekly_reset_is_sunday_01_00_new_york_time(after, expected):
+    assert session_clock.next_reset(after) == expected
+    assert session_clock.next_reset(after.astimezone(UTC)) == expected
+
+
+def test_a_sunday_evening_sign_in_lasts_until_the_next_reset_and_reaches_the_next_planned_sign_in():
+    signed_in = ny(2026, 11, 22, 17, 5)
+    session = LiveSession.of(signed_in, ny(2026, 11, 25, 12, 0), SCHEDULE)
+    assert session.limit == signed_in + timedelta(days=7)
+    assert session.good_until == ny(2026, 11, 29, 1, 0)
+    assert session.next_signin == ny(2026, 11, 29, 17, 0)
+    assert session.lasts()
+
+
+def test_a_sign_in_before_the_sunday_reset_does_not_last():
+    session = LiveSession.of(ny(2026, 11, 29, 0, 30), ny(2026, 11, 29, 9, 0), SCHEDULE)
+    assert session.good_until == ny(2026, 11, 29, 1, 0)
+    assert not session.lasts()
+
+
+def test_a_session_left_over_from_last_week_does_not_last():
+    session = LiveSession.of(ny(2026, 11, 15, 17, 0), ny(2026, 11, 24, 10, 0), SCHEDULE)
+    assert not session.lasts()
+
+
+def test_a_planned_sign_in_on_monday_morning_needs_the_session_only_until_the_reset():
+    monday = {"day": "mon", "time": "07:00", "time_zone": "Europe/London"}
+    session = LiveSession.of(ny(2026, 11, 23, 8, 0), ny(2026, 11, 26, 8, 0), monday)
+    assert session.needed_until == ny(2026, 11, 29, 1, 0)
+    assert session.lasts()
+
+
+@pytest.mark.parametrize(("moment", "inside"), [
+    (ny(2026, 11, 25, 9, 29), False),
+    (ny(2026, 11, 25, 9, 30), True),
+    (ny(2026, 11, 25, 15, 59), True),
+    (ny(2026, 11, 25, 16, 0), False),
+    (ny(2026, 11, 28, 12, 0), False),   # Saturday
+])
+def test_the_market_hours_window(moment, inside):
+    assert Window.parse(MARKET).contains(moment) is inside
+    assert Window.parse(MARKET).contains(moment.astimezone(ZoneInfo("Asia/Tokyo"))) is inside
+
+
+def test_a_window_that_spans_midnight_belongs_to_the_day_it_starts():
+    night = Window.parse({"time_zone": "UTC", "days": ["fri"], "start": "22:00", "end": "02:00"})
+    assert night.contains(datetime(2026, 11, 27, 23, 0, tzinfo=UTC))      # Friday night
+    assert night.contains(datetime(2026, 11, 28, 1, 59, tzinfo=UTC))      # Saturday early
+    assert not night.contains(datetime(2026, 11, 28, 23, 0, tzinfo=UTC))  # Saturday night
+    assert not night.contains(datetime(2026, 11, 27, 1, 0, tzinfo=UTC))   # Friday early (Thursday's night)
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    ({"time_zone": "Mars/Olympus"}, ["time_zone:", "not a known IANA time zone"]),
+    ({"time_zone": "../etc/passwd"}, ["time_zone:", "not an IANA time zone name"]),
+    ({"start": "9:30"}, ["start:", "24-hour time HH:MM"]),
+    ({"end": "24:00"}, ["end:", "24-hour time HH:MM"]),
+    ({"days": ["monday"]}, ["days:", "allowed: mon, tue"]),
+    ({"days": "mon"}, ["days:", "not a list of days"]),
+    ({"days": []}, ["days:", "not a list of days"]),
+])
+def test_a_bad_window_names_its_key_and_the_allowed_values(change, words):
+    with pytest.raises(ValueError, match=words[0]) as raised:
+        Window.parse({**MARKET, **change})
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_window_without_a_key_names_the_key():
+    with pytest.raises(ValueError, match="end: missing"):
+        Window.parse({key: value for key, value in MARKET.items() if key != "end"})
+
+
+@pytest.mark.parametrize(("lines", "reason"), [
+    (["IBC: Login failed: Unrecognized Username or Password"], gateway_log.LOGIN_FAILED),
+    (["existing session detected; ExistingSessionDetectedAction=secondary: exiting"], gateway_log.SESSION_TAKEN),
+    (["existing session detected; ExistingSessionDetectedAction=primaryoverride: taking over",
+      "Login has completed", "the session was taken by a login elsewhere",
+      "yielding the session to the other login: exiting"], gateway_log.SESSION_TAKEN),
+    (["existing session detected; ExistingSessionDetectedAction=primaryoverride: taking over",
+      "Login has completed"], None),
+    (["Second Factor Authentication initiated"], gateway_log.TWOFA_PENDING),
+    (["Second Factor Authentication initiated", "Login failed"], gateway_log.LOGIN_FAILED),
+    (["socat: accepting", "IBC: starting paper login"], None),
+    ([], None),
+])
+def test_the_gateway_log_says_why_it_stopped(lines, reason):
+    assert gateway_log.classify(lines) == reason
+
+
+def test_the_container_s_log_is_read_once_for_the_reason_and_the_quote():
+    calls = []
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        calls.append(argv)
+        return 0, "".join(f"line {n}\n" for n in range(30)) + "IBC: Login failed\n", ""
+
+    reason, tail = gateway_log.read_container(run, "ibgw-live")
+    assert (reason, tail[-1], len(tail)) == (gateway_log.LOGIN_FAILED, "IBC: Login failed", gateway_log.QUOTED)
+    assert calls == [["docker", "logs", "--tail", str(gateway_log.TAIL), "ibgw-live"]]
+    assert gateway_log.read_container(lambda argv: (1, "", "No such container"), "x") == (None, [])

@@ -1,0 +1,35 @@
+"""A local webhook for alert tests: records each POSTed JSON body."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Receiver(HTTPServer):
+    """A webhook that records each POSTed body and answers with ``status``."""
+
+    def __init__(self, status: int = 204, delay: float = 0.0) -> None:
+        self.bodies: list[dict] = []
+        self.status, self.delay = status, delay
+        self.release = threading.Event()
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        server: Receiver = self.server  # type: ignore[assignment]
+        server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        if server.delay:
+            server.release.wait(server.delay)
+        self.send_response(server.status)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
