@@ -64,9 +64,10 @@ def files_with(secret: str, *roots: Path) -> list[str]:
 def _descendants(root: int) -> list[int]:
     """Process ids of ``root``'s children, their children, and so on (this test's own processes only)."""
     parents: dict[int, int] = {}
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+    # Not Path.glob: its existence check lets ESRCH (ProcessLookupError) through for a process exiting meanwhile.
+    for name in filter(str.isdigit, os.listdir("/proc")):
         try:
-            parents[int(stat_file.parent.name)] = int(stat_file.read_text().rsplit(")", 1)[1].split()[1])
+            parents[int(name)] = int(Path("/proc", name, "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
     found, frontier = [], [root]
