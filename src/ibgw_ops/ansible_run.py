@@ -28,6 +28,8 @@ from ibgw_ops.interrupts import Interrupts
 from ibgw_ops.paths import data_dir, search_path, state_dir
 
 VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
+# ansible-playbook's words when the inventory and --limit leave it no host: it exits 1 before any play starts.
+NO_HOSTS_TARGETED = "leaves us with no hosts to target"
 # A run directory this old belongs to a process that was killed before it could remove it.
 ABANDONED_AFTER_SECONDS = 24 * 3600
 # Failure classes in the order they decide the exit code when hosts fail differently.
@@ -121,11 +123,19 @@ class PlaybookRunner:
                               host=str(payload["host"])))
         outcome = RunOutcome(playbook, events, str(runner.status),
                              self.interrupts.describe() if runner.status == "canceled" else None)
-        if outcome.exit_code() == ExitCode.OK and not events.hosts():
-            raise BadInput("inventory", f"{self.inventory} has no host in group ibgw_gateways"
-                           + (f" matching --limit {self.limit}" if self.limit else ""),
-                           "an inventory like the lab's: hosts under ibgw_gateways")
+        if not events.hosts() and (outcome.exit_code() == ExitCode.OK
+                                   or any(NO_HOSTS_TARGETED in line for line in events.last_output)):
+            raise self._no_hosts()
         return outcome
+
+    def _no_hosts(self) -> BadInput:
+        """The run had no gateway host: the inventory has none, or ``--limit`` picked none of them."""
+        if self.limit:
+            return BadInput("--limit", f"{self.limit!r} matches no host of group ibgw_gateways in {self.inventory}",
+                            "a host name, group or Ansible pattern over that group's hosts; "
+                            f"ansible-inventory -i {self.inventory} --graph ibgw_gateways lists them")
+        return BadInput("inventory", f"{self.inventory} has no host in group ibgw_gateways",
+                        "an inventory like the lab's: hosts under ibgw_gateways")
 
     def _envvars(self) -> dict[str, str]:
         # No secrets here: ansible-runner records its whole environment in the run's artifacts.

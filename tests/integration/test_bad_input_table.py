@@ -99,6 +99,8 @@ CASES = [
     case("inventory-without-gateways", ("-i", f"{TMP}/no-gateways.yml", "up", "paper"),
          "inventory: {tmp}/no-gateways.yml has no host in group ibgw_gateways",
          "allowed: an inventory like the lab's: hosts under ibgw_gateways"),
+    case("limit-matches-nothing", "up paper --limit nosuch", "--limit: 'nosuch' matches no host of group ibgw_gateways",
+         "allowed: a host name, group or Ansible pattern over that group's hosts"),
     # Inventory settings: refused by the roles' checks (argument specs, validate*.yml, credentials.yml, the
     # protected window module), before any task that changes the host.
     case("instances-duplicate-name", "deploy", "ib_gateway_instances[].name:",

@@ -154,9 +154,23 @@ def test_logs_come_from_each_item_of_a_looped_report(fake, capsys):
 
 
 def test_a_run_that_fails_before_any_host_shows_what_ansible_said(fake, capsys):
-    fake.script["status.yml"] = ([{"event": "error", "stdout": "[ERROR]: no hosts to target.\n\n"}], "failed")
-    assert cli.main(["status", "--limit", "nosuch"]) == ExitCode.FAILED
-    assert "before any host reported a result; Ansible said: [ERROR]: no hosts to target." in capsys.readouterr().err
+    fake.script["status.yml"] = ([{"event": "error", "stdout": "[ERROR]: the inventory has a syntax error.\n\n"}],
+                                 "failed")
+    assert cli.main(["status"]) == ExitCode.FAILED
+    assert ("before any host reported a result; Ansible said: [ERROR]: the inventory has a syntax error."
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("status", "said"), [
+    ("failed", "[ERROR]: Specified inventory, host pattern and/or --limit leaves us with no hosts to target."),
+    ("successful", "skipping: no hosts matched"),
+])
+def test_a_limit_that_matches_no_gateway_is_bad_input(fake, capsys, status, said):
+    fake.script["status.yml"] = ([{"event": "error", "stdout": said}], status)
+    assert cli.main(["status", "--limit", "nosuch"]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--limit: 'nosuch' matches no host of group ibgw_gateways" in err
+    assert "allowed: a host name, group or Ansible pattern over that group's hosts" in err
     assert fake.calls[0]["limit"] == "nosuch"
 
 
