@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 import yaml
 
@@ -58,6 +59,11 @@ class Lab:
 
     def ssh(self, command: str) -> str:
         return self.cli("lab", "ssh", "--", command).stdout
+
+    def reboot(self) -> None:
+        """Restart the VM's container (a reboot that keeps the disk); return once 'lab up' reaches the VM again."""
+        docker.from_env().containers.get(self.name).restart(timeout=30)
+        self.cli("lab", "up")
 
     def container(self, instance: str) -> str:
         """A gateway container's id, state and restart count (changes when it is recreated or restarted)."""

@@ -117,11 +117,10 @@ def test_a_paper_container_killed_in_its_window_is_reported_and_paper_comes_back
     intact.cli("paper-down")
 
 
-def test_a_reboot_in_the_paper_window_brings_live_back_and_leaves_paper_down(intact, docker_client):
+def test_a_reboot_in_the_paper_window_brings_live_back_and_leaves_paper_down(intact):
     intact.cli("up", "live")
     intact.cli("paper-up")
-    docker_client.containers.get(intact.name).restart(timeout=30)
-    intact.cli("lab", "up")
+    intact.reboot()
     wait_for("live back after the reboot", lambda: [row["probe"] for row in json.loads(
         intact.cli("status", "live", "--json", check=False).stdout or "[]")] == ["ready"], 180, 2)
     assert intact.container_state("paper") == "exited"

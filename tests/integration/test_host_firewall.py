@@ -1,5 +1,5 @@
 """Role host_firewall on the spare lab VM: the gateway API ports answer only the allowed sources, across Docker
-restarts and reboots.
+restarts and reboots; a Docker that leaves iptables alone is refused.
 
 Two clients on the lab's network: this test process (the network's gateway address, the allowed source) and a
 container with another address (not allowed). Paper is published on all of the VM's addresses.
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tarfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from docker.models.containers import Container
 from ibgw_ops import tws_probe
 from ibgw_ops.lab import images
 from ibgw_ops.lab.engine import LABEL
-from tests.lab import Lab, recap_changed
+from tests.lab import Lab, recap_changed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -186,18 +186,45 @@ def test_every_docker_start_applies_the_rules_first(firewall):
     assert_rules_in_place(lab, [firewall.allowed])
 
 
-def test_after_a_reboot_the_rules_are_in_before_docker_starts(firewall, docker_client):
+def reboot(lab: Lab) -> None:
+    """Reboot the VM and wait until Docker runs again."""
+    lab.reboot()
+    wait_for("docker after the reboot", lambda: lab.cli("lab", "ssh", "--", "systemctl is-active docker",
+                                                        check=False).stdout.strip() == "active", 60)
+
+
+def test_after_a_reboot_the_rules_are_in_before_docker_starts(firewall):
     lab = firewall.lab
     lab.ssh("iptables -N IBGW-TEST-MARKER")
-    docker_client.containers.get(lab.name).restart(timeout=30)
-    lab.cli("lab", "up")
-    deadline = time.monotonic() + 60
-    while lab.cli("lab", "ssh", "--", "systemctl is-active docker", check=False).stdout.strip() != "active":
-        assert time.monotonic() < deadline, "docker did not start after the reboot"
-        time.sleep(1)
+    reboot(lab)
     assert "IBGW-TEST-MARKER" not in lab.ssh("iptables -S"), "the reboot kept the kernel's rules"
     assert_rules_in_place(lab, [firewall.allowed])
     assert_applied_before_docker(lab)
+
+
+def test_a_docker_that_leaves_iptables_alone_is_refused(firewall):
+    """With "iptables": false Docker publishes ports through its userland proxy: the API port's traffic never meets
+    DOCKER-USER, so a converge must fail and say why instead of reporting the port protected."""
+    lab = firewall.lab
+    original = lab.ssh("cat /etc/docker/daemon.json")
+    bypassing = json.dumps({**json.loads(original), "iptables": False}, indent=2)
+    try:
+        lab.ssh(f"printf '%s\\n' {shlex.quote(bypassing)} > /etc/docker/daemon.json")
+        reboot(lab)
+        start_paper(lab)
+        # The danger is real: the rules are in place, yet the client that is not allowed gets through.
+        assert rules(lab)[1], "the unit did not apply the rules at boot"
+        assert firewall.from_client() == tws_probe.READY
+        refused = lab.playbook("site.yml", "--tags", "host_firewall")
+        assert refused.returncode != 0, refused.stdout
+        assert "Docker does not manage iptables on this host" in refused.stdout, refused.stdout
+    finally:
+        lab.ssh(f"printf '%s' {shlex.quote(original)} > /etc/docker/daemon.json")
+        reboot(lab)
+    start_paper(lab)
+    assert_rules_in_place(lab, [firewall.allowed])
+    assert firewall.from_client() == tws_probe.UNREACHABLE
+    assert recap_changed(lab.converge().stdout) == 0
     start_paper(lab)
     assert firewall.from_host() == tws_probe.READY
     assert firewall.from_client() == tws_probe.UNREACHABLE

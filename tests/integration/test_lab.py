@@ -60,10 +60,9 @@ def test_status_reports_the_running_vm(lab):
     assert status["image"].startswith("ibgw-lab/debian-vm:trixie-")
 
 
-def test_restarting_the_container_is_a_reboot_that_keeps_the_disk(lab, docker_client):
+def test_restarting_the_container_is_a_reboot_that_keeps_the_disk(lab):
     lab.ssh("touch /root/survives-reboot /run/gone-after-reboot")
-    docker_client.containers.get(lab.name).restart(timeout=30)
-    lab.cli("lab", "up")
+    lab.reboot()
     assert lab.ssh("ls /root/survives-reboot /run/gone-after-reboot 2>/dev/null; true").split() == [
         "/root/survives-reboot"
     ]
