@@ -221,8 +221,8 @@ def test_a_docker_that_leaves_iptables_alone_is_refused(firewall):
     finally:
         # Docker started with its iptables management again programs a fresh paper's port (and its jump to
         # DOCKER-USER); the unit re-applies the rules first.
-        lab.ssh(f"printf '%s' {shlex.quote(original)} > /etc/docker/daemon.json; docker stop ibgw-paper >/dev/null 2>&1; "
-                "systemctl restart docker")
+        lab.ssh(f"printf '%s' {shlex.quote(original)} > /etc/docker/daemon.json; "
+                "docker stop ibgw-paper >/dev/null 2>&1; systemctl restart docker")
     start_paper(lab)
     assert_rules_in_place(lab, [firewall.allowed])
     assert firewall.from_client() == tws_probe.UNREACHABLE
