@@ -200,6 +200,9 @@ def test_after_a_reboot_the_rules_are_in_before_docker_starts(firewall):
     assert "IBGW-TEST-MARKER" not in lab.ssh("iptables -S"), "the reboot kept the kernel's rules"
     assert_rules_in_place(lab, [firewall.allowed])
     assert_applied_before_docker(lab)
+    start_paper(lab)
+    assert firewall.from_host() == tws_probe.READY
+    assert firewall.from_client() == tws_probe.UNREACHABLE
 
 
 def test_a_docker_that_leaves_iptables_alone_is_refused(firewall):
@@ -227,9 +230,6 @@ def test_a_docker_that_leaves_iptables_alone_is_refused(firewall):
     assert_rules_in_place(lab, [firewall.allowed])
     assert firewall.from_client() == tws_probe.UNREACHABLE
     assert recap_changed(lab.converge().stdout) == 0
-    start_paper(lab)
-    assert firewall.from_host() == tws_probe.READY
-    assert firewall.from_client() == tws_probe.UNREACHABLE
 
 
 def test_an_empty_list_denies_every_source(firewall):
