@@ -121,8 +121,9 @@ class LiveSession:
         weekly reset before it.
         """
         planned = next_weekly(now, str(schedule["day"]), clock(schedule["time"]), zone(schedule["time_zone"]))
-        return cls(signed_in=signed_in, next_reset=next_reset(now), limit=signed_in + SESSION_LIMIT,
-                   good_until=good_until(signed_in), next_signin=planned, needed_until=min(planned, next_reset(now)))
+        reset = next_reset(now)
+        return cls(signed_in=signed_in, next_reset=reset, limit=signed_in + SESSION_LIMIT,
+                   good_until=good_until(signed_in), next_signin=planned, needed_until=min(planned, reset))
 
     def lasts(self) -> bool:
         """True when the session reaches the next planned sign-in (or the weekly reset before it)."""

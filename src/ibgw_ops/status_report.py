@@ -26,7 +26,7 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
 
 
 def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
-    """Rows with ``warnings`` ([kind, text] pairs, kinds as in ``alerts.KINDS``) and the live session's calendar.
+    """Rows with ``warnings`` ([kind, text] pairs; kinds as in docs/operations.md's alert table) and live's calendar.
 
     A signed-in live row gets ``signed_in_at``, ``next_reset``, ``limit``, ``good_until``, ``next_signin`` (ISO
     times in the operator's local zone) and ``session_age_seconds``.
@@ -66,9 +66,9 @@ def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     result.update(signed_in_at=local.pop("signed_in"), **local,
                   session_age_seconds=int((now - session.signed_in).total_seconds()))
     if not session.lasts():
-        warn(["session_expiring", f"the session ends {_shown(session.good_until)}, before it is needed until "
-                                  f"{_shown(session.needed_until)} (next planned sign-in "
-                                  f"{_shown(session.next_signin)}): sign in again"])
+        warn(["session_expiring", f"the session ends {shown(session.good_until)}, before it is needed until "
+                                  f"{shown(session.needed_until)} (next planned sign-in "
+                                  f"{shown(session.next_signin)}): sign in again"])
     return result
 
 
@@ -76,7 +76,8 @@ def _local(moment: datetime) -> str:
     return moment.astimezone().isoformat(timespec="minutes")
 
 
-def _shown(moment: datetime) -> str:
+def shown(moment: datetime) -> str:
+    """A moment in the operator's local zone, as every verb shows it."""
     return moment.astimezone().strftime("%a %Y-%m-%d %H:%M %Z")
 
 
@@ -96,7 +97,7 @@ def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def _shown_iso(text: str) -> str:
-    return _shown(datetime.fromisoformat(text))
+    return shown(datetime.fromisoformat(text))
 
 
 def parse_docker_time(text: str) -> datetime | None:

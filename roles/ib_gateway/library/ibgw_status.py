@@ -45,7 +45,8 @@ def main() -> None:
     params = module.params
     container = params["container"]
     rc, out, _ = module.run_command(["docker", "inspect", "--format", "{{json .State}}\t{{.Config.Image}}", container])
-    state, image = (json.loads(out.split("\t")[0]), out.split("\t")[1].strip()) if rc == 0 else ({}, "")
+    state_json, _, image = out.partition("\t")
+    state, image = (json.loads(state_json), image.strip()) if rc == 0 else ({}, "")
     running = bool(state.get("Running"))
     report = {
         "container": state.get("Status", "absent"),

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ibgw_ops import lifecycle, session_clock
+from ibgw_ops import lifecycle, session_clock, status_report
 from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import add_force, announce_ready, open_runner, positive_int, runner_options, target_type
 
@@ -43,6 +43,6 @@ def live_signin(args: argparse.Namespace) -> int:
         ready = lifecycle.start(runner, args.target, args.timeout)
     announce_ready(runner, ready)
     now = datetime.now(UTC)
-    print(f"live-signin: signed in at {now.astimezone():%a %Y-%m-%d %H:%M %Z}; the session lasts until "
-          f"{session_clock.good_until(now).astimezone():%a %Y-%m-%d %H:%M %Z} (IBKR's weekly reset)", file=sys.stderr)
+    print(f"live-signin: signed in at {status_report.shown(now)}; the session lasts until "
+          f"{status_report.shown(session_clock.good_until(now))} (IBKR's weekly reset)", file=sys.stderr)
     return 0
