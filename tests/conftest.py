@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import docker
@@ -21,6 +22,18 @@ from tests.lab import LAB_PREFIX, TEST_LAB, Lab, fresh_lab
 CANARY = "canary-Pw-7f3e91"
 
 
+def _wait_listening(port: int) -> None:
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -28,28 +41,42 @@ def free_port() -> int:
 
 
 class Standin:
-    """The stand-in gateway script running as a local process, with its log lines collected."""
+    """IBC and the gateway (the stand-in's gateway.py) as a local process behind a real socat, log lines collected.
 
-    def __init__(self, env: dict[str, str | None], tmp: Path) -> None:
+    As in the image: config.ini is the stand-in's template rendered by envsubst from the environment (with the API
+    and command server ports of this test appended: IBC reads the last of a repeated key), and socat forwards the
+    published port (``port``) to the gateway's API port, as run_socat.sh does.
+    """
+
+    def __init__(self, env: dict[str, str | None], tmp: Path, *, command_server: bool = True) -> None:
         tmp.mkdir()
         self.port = free_port()
-        self.command_port = free_port()
+        self.api_port = free_port()
+        self.command_port = free_port() if command_server else 0
         self.settings = tmp / "Jts"
-        template = tmp / "config.ini.tmpl"
-        template.write_text(f"CommandServerPort={self.command_port}\n")
+        self.settings.mkdir()
         full_env = {
-            "PATH": os.environ["PATH"], "TWS_USERID": "trader", "TWS_PASSWORD": CANARY,
-            "STANDIN_LOGIN_DELAY": "0", "STANDIN_LISTEN_HOST": "127.0.0.1", "STANDIN_API_PORT": str(self.port),
-            "STANDIN_IBC_TEMPLATE": str(template), "TWS_SETTINGS_PATH": str(self.settings), **env,
+            "PATH": os.environ["PATH"], "TWS_USERID": "trader", "TWS_PASSWORD": CANARY, "TRADING_MODE": "paper",
+            "STANDIN_START_DELAY": "0", "STANDIN_LOGIN_DELAY": "0", **env,
         }
         full_env = {k: v for k, v in full_env.items() if v is not None}
+        template = Path(str(resources.files("ibgw_ops.lab.standin") / "config.ini.tmpl")).read_text()
+        rendered = subprocess.run(["envsubst"], input=template, env=full_env, capture_output=True, text=True,
+                                  check=True).stdout
+        self.ini = tmp / "config.ini"
+        self.ini.write_text(rendered + f"OverrideTwsApiPort={self.api_port}\nCommandServerPort={self.command_port}\n"
+                            "BindAddress=127.0.0.1\n")
+        self.socat = subprocess.Popen(["socat", f"TCP-LISTEN:{self.port},bind=127.0.0.1,fork,reuseaddr",
+                                       f"TCP:127.0.0.1:{self.api_port}"], stderr=subprocess.DEVNULL)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ibgw_ops.lab.standin.gateway"], env=full_env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "ibgw_ops.lab.standin.gateway", str(self.ini),
+             f"--jts-config-dir={self.settings}", "--session-id=test"],
+            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
+        _wait_listening(self.port)
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -82,6 +109,8 @@ class Standin:
         self.proc.send_signal(signum)
 
     def stop(self) -> None:
+        self.socat.terminate()
+        self.socat.wait(timeout=5)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -95,8 +124,8 @@ def standin(tmp_path: Path) -> Iterator[object]:
     """Factory: start a stand-in process with extra environment; all are stopped after the test."""
     started: list[Standin] = []
 
-    def start(**env: str | None) -> Standin:
-        gateway = Standin(env, tmp_path / f"gw{len(started)}")
+    def start(*, command_server: bool = True, **env: str | None) -> Standin:
+        gateway = Standin(env, tmp_path / f"gw{len(started)}", command_server=command_server)
         started.append(gateway)
         return gateway
 

@@ -1,8 +1,14 @@
-"""The gateway stand-in honours the image's contract (run as a local process; no Docker needed)."""
+"""The stand-in's IBC and gateway (gateway.py behind a real socat, as a local process; no Docker needed).
+
+Each test names the upstream behaviour it checks (IbcAlpha/IBC 3.24.1 unless said otherwise). The image's shell
+side (run.sh, ibcstart.sh's loop, the exit status on SIGTERM) is checked on the real engine in
+tests/integration/test_standin_image.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import socket
 import time
@@ -13,21 +19,25 @@ from ib_async import IB
 from tests.conftest import CANARY
 from tests.tws import RawClient
 
+IBC_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:\d{3} IBC: ")
+ACCEPT_CANARY = {"STANDIN_ACCEPT_USERID": "trader",
+                 "STANDIN_ACCEPT_PASSWORD_SHA256": hashlib.sha256(CANARY.encode()).hexdigest()}
 
-def command(port: int, *lines: str) -> list[str]:
+
+def command(port: int, *lines: str, answers_each: int = 1) -> list[str]:
     with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
         stream = sock.makefile("rw")
         answers = []
         for line in lines:
             stream.write(line + "\n")
             stream.flush()
-            answers.append(stream.readline().strip())
+            answers.extend(stream.readline().strip() for _ in range(answers_each))
         return answers
 
 
 def test_ib_async_reads_managed_accounts_only_after_the_login_delay(standin):
     gateway = standin(STANDIN_LOGIN_DELAY="1.5", STANDIN_ACCOUNTS="DU111,DU222")
-    gateway.wait_for("accepting")
+    gateway.wait_for("Login attempt: 1")
     ib = IB()
     with pytest.raises((ConnectionError, TimeoutError, OSError)):
         ib.connect("127.0.0.1", gateway.port, clientId=11, timeout=1)
@@ -41,58 +51,44 @@ def test_ib_async_reads_managed_accounts_only_after_the_login_delay(standin):
         ib.disconnect()
 
 
-def test_accepts_tcp_at_once_but_closes_before_login(standin):
+def test_socat_accepts_at_once_but_closes_before_login(standin):
     gateway = standin(STANDIN_LOGIN_DELAY="30")
-    gateway.wait_for("accepting")
-    client = RawClient(gateway.port)
-    assert client.closes_without_handshake()
+    gateway.wait_for("Login attempt: 1")
+    assert RawClient(gateway.port).closes_without_handshake()
 
 
-def test_both_password_variables_exit_1_like_the_real_image(standin, tmp_path):
-    secret = tmp_path / "pw"
-    secret.write_text(CANARY)
-    gateway = standin(TWS_PASSWORD_FILE=str(secret))
-    assert gateway.exit_code() == 1
-    assert any("TWS_PASSWORD and TWS_PASSWORD_FILE are both set" in line for line in gateway.lines)
-
-
-def test_password_file_accepted_and_never_logged(standin, tmp_path):
-    secret = tmp_path / "pw"
-    secret.write_text(CANARY + "\n")
-    gateway = standin(
-        TWS_PASSWORD=None, TWS_PASSWORD_FILE=str(secret), STANDIN_ACCEPT_USERID="trader",
-        STANDIN_ACCEPT_PASSWORD_SHA256=hashlib.sha256(CANARY.encode()).hexdigest(),
-    )
+def test_every_console_line_is_ibc_s_format_and_the_password_never_appears(standin):
+    gateway = standin(**ACCEPT_CANARY)
     gateway.wait_for("Login has completed")
     client = RawClient(gateway.port)
     client.handshake(5)
     assert client.read_until("15")[2] == "DU1234567"
     gateway.stop()
     gateway.exit_code()
+    ibc = [line for line in gateway.lines if not line.startswith("REHEARSAL STAND-IN")]
+    assert ibc and all(IBC_LINE.match(line) for line in ibc), ibc
     assert not any(CANARY in line for line in gateway.lines)
 
 
-@pytest.mark.parametrize(("userid", "password"), [("trader", "wrong"), ("intruder", CANARY)])
-def test_wrong_credentials_log_a_login_failure_and_exit(standin, userid, password):
-    gateway = standin(
-        TWS_USERID=userid, TWS_PASSWORD=password, STANDIN_ACCEPT_USERID="trader",
-        STANDIN_ACCEPT_PASSWORD_SHA256=hashlib.sha256(CANARY.encode()).hexdigest(),
-    )
-    assert gateway.exit_code() == 1
-    assert any("Login failed" in line for line in gateway.lines)
+@pytest.mark.parametrize(("userid", "password"), [("trader", "wrong"), ("intruder", CANARY), ("trader", "")])
+def test_wrong_credentials_fail_then_ask_ibcstart_for_a_cold_restart(standin, userid, password):
+    # LoginFailedDialogHandler + StopTask(forceColdRestart): a COLDRESTART<session id> file, then halt(0).
+    gateway = standin(TWS_USERID=userid, TWS_PASSWORD=password, **ACCEPT_CANARY)
+    assert gateway.exit_code() == 0
+    text = [line.split(" IBC: ", 1)[-1] for line in gateway.lines]
+    assert text[text.index("Login attempt: 1"):] == [
+        "Login attempt: 1", "Login failed", "Cold restart in progress",
+        "Login has not completed: exiting immediately"]
+    assert (gateway.settings / "COLDRESTARTtest").exists()
 
 
-@pytest.mark.parametrize("missing", ["TWS_USERID", "TWS_PASSWORD"])
-def test_missing_login_settings_exit_1(standin, missing):
-    gateway = standin(**{missing: None})
-    assert gateway.exit_code() == 1
-    assert any(missing in line for line in gateway.lines)
-
-
-def test_bad_trading_mode_exits_1(standin):
-    gateway = standin(TRADING_MODE="demo")
-    assert gateway.exit_code() == 1
-    assert any("TRADING_MODE='demo'" in line for line in gateway.lines)
+def test_too_many_failed_attempts_quote_ibkr_s_wait_and_stay_without_relogin(standin):
+    gateway = standin(STANDIN_LOCKED_SECONDS="287")
+    line = gateway.wait_for("Too many failed login attempts")
+    assert line.endswith("Please wait 4 minutes & 47 seconds before attempting to re-login again.")
+    time.sleep(0.3)
+    assert gateway.proc.poll() is None
+    assert not any("Login has completed" in entry for entry in gateway.lines)
 
 
 def test_a_second_client_with_the_same_id_gets_error_326(standin):
@@ -108,85 +104,132 @@ def test_a_second_client_with_the_same_id_gets_error_326(standin):
     first.close()
 
 
-def test_session_taken_with_secondary_exits(standin):
-    gateway = standin(EXISTING_SESSION_DETECTED_ACTION="secondary")
-    gateway.wait_for("Login has completed")
-    gateway.signal(signal.SIGUSR1)
-    assert gateway.exit_code() == 0
-    assert any("taken by a login elsewhere" in line for line in gateway.lines)
-
-
-def test_session_taken_with_primary_disconnects_then_reclaims(standin):
-    gateway = standin(EXISTING_SESSION_DETECTED_ACTION="primary", STANDIN_RECONNECT_DELAY="0.3")
+@pytest.mark.parametrize(("action", "scenario", "exits"), [
+    ("secondary", "End this session and let the other session proceed (scenario 2)", True),
+    ("primaryoverride", "Other session may be primary, so end this session and let the other one proceed "
+                        "(scenario 6)", True),
+    ("manual", "User must choose whether to continue with this session (scenario 1)", False),
+    ("primary", "Continue this session and let the other session exit (scenario 5)", False),
+])
+def test_a_login_elsewhere_plays_ibc_s_scenario_for_the_logged_in_session(standin, action, scenario, exits):
+    gateway = standin(EXISTING_SESSION_DETECTED_ACTION=action, STANDIN_RECONNECT_DELAY="0.3")
     gateway.wait_for("Login has completed")
     client = RawClient(gateway.port)
     client.handshake(3)
     client.read_until("9")
     gateway.signal(signal.SIGUSR1)
     assert client.read_until("4")[3] == "1100"
-    assert client.read_until("4")[3] == "1102"
+    gateway.wait_for(scenario)
+    if exits:
+        assert gateway.exit_code() == 0
+    elif action == "primary":
+        assert client.read_until("4")[3] == "1102"
+    else:
+        assert gateway.proc.poll() is None
+
+
+@pytest.mark.parametrize(("action", "other", "lines", "completes"), [
+    ("secondary", "yes", ["End this session and let the other session proceed (scenario 2)"], False),
+    ("bogus", "yes", ["ExistingSessionDetectedAction has an invalid value: bogus: assuming 'secondary'",
+                      "End this session and let the other session proceed (scenario 2)"], False),
+    ("manual", "yes", ["User must choose whether to continue with this session (scenario 1)"], False),
+    ("primaryoverride", "yes", ["Don't know the type of the other session, so continue this one (scenario 3)"],
+     True),
+    ("primaryoverride", "primary", [
+        "Don't know the type of the other session, so continue this one (scenario 3)",
+        "Other session must be primary or primary override, so end this session and let the other one proceed "
+        "(scenario 4)"], False),
+])
+def test_a_session_held_elsewhere_at_login_plays_ibc_s_scenario(standin, action, other, lines, completes):
+    gateway = standin(EXISTING_SESSION_DETECTED_ACTION=action, STANDIN_OTHER_SESSION=other,
+                      STANDIN_RECONNECT_DELAY="0.2")
+    for line in lines:
+        gateway.wait_for(line)
+    if completes:
+        gateway.wait_for("Login has completed")
+    else:
+        time.sleep(0.4)
+        assert not any("Login has completed" in entry for entry in gateway.lines)
+
+
+def test_live_2fa_never_approved_sends_one_push_and_waits_without_relogin(standin):
+    # LoginManager.secondFactorAuthenticationDialogClosed with ReloginAfterSecondFactorAuthenticationTimeout=no.
+    gateway = standin(TRADING_MODE="live", STANDIN_NEVER_LOGIN="yes", STANDIN_TWOFA_TIMEOUT="0.5",
+                      RELOGIN_AFTER_TWOFA_TIMEOUT="no")
+    gateway.wait_for("Second Factor Authentication initiated")
+    assert RawClient(gateway.port).closes_without_handshake()
+    gateway.wait_for("Re-login after second factor authentication timeout not required")
+    time.sleep(0.3)
+    assert sum("Second Factor Authentication initiated" in line for line in gateway.lines) == 1
     assert gateway.proc.poll() is None
 
 
-def test_existing_session_at_start_with_secondary_never_logs_in(standin):
-    gateway = standin(EXISTING_SESSION_DETECTED_ACTION="secondary", STANDIN_OTHER_SESSION="yes")
-    assert gateway.exit_code() == 0
-    assert not any("Login has completed" in line for line in gateway.lines)
+def test_live_2fa_timeout_with_relogin_logs_in_again(standin):
+    gateway = standin(TRADING_MODE="live", STANDIN_NEVER_LOGIN="yes", STANDIN_TWOFA_TIMEOUT="0.2",
+                      RELOGIN_AFTER_TWOFA_TIMEOUT="yes")
+    gateway.wait_for("Re-login after second factor authentication timeout in 5 second")
+    gateway.wait_for("Login attempt: 2", timeout=10)
 
 
-def test_never_approved_second_factor_keeps_the_api_closed(standin):
+def test_paper_never_asks_for_a_second_factor(standin):
     gateway = standin(STANDIN_NEVER_LOGIN="yes")
-    gateway.wait_for("second factor")
-    time.sleep(0.3)
-    assert RawClient(gateway.port).closes_without_handshake()
+    gateway.wait_for("Login has completed")
+    assert not any("Second Factor" in line for line in gateway.lines)
 
 
-def test_command_server_stop_shuts_down_tidily(standin):
+def test_command_server_stop_replies_ok_and_exits_through_the_menu(standin):
     gateway = standin()
-    gateway.wait_for("command server listening")
-    assert command(gateway.command_port, "STOP") == ["OK"]
+    gateway.wait_for("Login has completed")
+    assert command(gateway.command_port, "STOP") == ["OK Shutting down: STOP command"]
+    gateway.wait_for("Login has completed: exiting via [File, Close] menu")
     assert gateway.exit_code() == 0
 
 
-def test_command_server_restart_logs_in_again_and_keeps_autorestart(standin):
-    gateway = standin(STANDIN_LOGIN_DELAY="0.5")
-    gateway.wait_for("Login has completed")
-    assert command(gateway.command_port, "RESTART", "BOGUS") == ["OK", "ERROR: unknown command"]
-    gateway.wait_for("restarting")
-    assert RawClient(gateway.port).closes_without_handshake()
-    gateway.wait_for("Login has completed after restart")
-    assert (gateway.settings / "autorestart").exists()
-    client = RawClient(gateway.port)
-    client.handshake(1)
-    assert client.read_until("9")
-
-
-def test_command_server_is_off_unless_the_template_enables_it(standin, tmp_path):
-    template = tmp_path / "off.tmpl"
-    template.write_text("CommandServerPort=0\n")
-    gateway = standin(STANDIN_IBC_TEMPLATE=str(template))
-    gateway.wait_for("Login has completed")
-    assert not any("command server" in line for line in gateway.lines)
-
-
-def test_sigterm_exits_0(standin):
+def test_command_server_restart_keeps_the_old_session_until_the_next_minute(standin):
+    # RestartTask: the auto-restart time is set to the next minute; the gateway then writes autorestart one
+    # folder below the settings path and exits, for ibcstart.sh to start it again with -Drestart.
     gateway = standin()
     gateway.wait_for("Login has completed")
-    gateway.signal(signal.SIGTERM)
-    assert gateway.exit_code() == 0
-    assert any("tidily" in line for line in gateway.lines)
+    sent = time.time()
+    first, at = command(gateway.command_port, "RESTART", answers_each=2)
+    assert first == "OK RESTART in progress"
+    assert re.fullmatch(r"OK RESTART at (0[1-9]|1[0-2]):[0-5]\d (AM|PM)", at)
+    assert re.search(r"IBC: Setting auto-restart time to \d\d:\d\d (AM|PM)$", gateway.wait_for("Setting auto-"))
+    assert tws_ready(gateway.port)
+    assert gateway.exit_code(timeout=65) == 0
+    assert 1 < time.time() - sent <= 63
+    assert len(list(gateway.settings.glob("*/autorestart"))) == 1
 
 
-def test_time_zone_written_to_jts_ini_only_when_new(standin):
-    first = standin(TIME_ZONE="Europe/London")
-    first.wait_for("Login has completed")
-    assert "TimeZone=Europe/London" in (first.settings / "jts.ini").read_text()
-    first.stop()
-    jts = first.settings / "jts.ini"
-    jts.write_text("[Logon]\nTimeZone=America/New_York\n")
-    second = standin(TIME_ZONE="Asia/Tokyo", TWS_SETTINGS_PATH=str(first.settings))
-    second.wait_for("Login has completed")
-    assert "America/New_York" in jts.read_text()
+def tws_ready(port: int) -> bool:
+    client = RawClient(port)
+    client.handshake(4)
+    return bool(client.read_until("9"))
+
+
+def test_invalid_commands_get_ibc_s_error(standin):
+    gateway = standin()
+    gateway.wait_for("CommandServer started")
+    assert command(gateway.command_port, "BOGUS", "EXIT") == ["ERROR Command invalid", "OK Goodbye"]
+
+
+def test_command_server_is_off_unless_the_template_enables_it(standin):
+    gateway = standin(command_server=False)
+    gateway.wait_for("Login has completed")
+    assert any("CommandServer is not started because the port is not configured" in line for line in gateway.lines)
+
+
+@pytest.mark.parametrize(("value", "accepted"), [("09:30 PM", True), ("9:30 PM", False), ("21:30", False)])
+def test_auto_restart_time_is_parsed_as_hh_mm_a(standin, value, accepted):
+    # ConfigureAutoLogoffOrRestartTimeTask: LocalTime.parse(value, "hh:mm a"), else an IbcException logged.
+    gateway = standin(AUTO_RESTART_TIME=value)
+    gateway.wait_for("Setting Auto restart time")
+    refusal = "Auto restart time setting must be hh:mm AM or hh:mm PM"
+    if accepted:
+        with pytest.raises(AssertionError, match="no log line"):
+            gateway.wait_for(refusal, timeout=0.5)
+    else:
+        gateway.wait_for(refusal)
 
 
 def test_says_it_is_a_rehearsal_stand_in(standin):

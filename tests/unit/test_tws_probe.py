@@ -28,7 +28,7 @@ def test_unreachable_when_the_connect_gets_no_answer():
 
 def test_not_ready_while_the_gateway_is_logging_in(standin):
     gateway = standin(STANDIN_LOGIN_DELAY="30")
-    gateway.wait_for("accepting")
+    gateway.wait_for("Login attempt: 1")
     result = tws_probe.probe("127.0.0.1", gateway.port, timeout=2)
     assert result.state == tws_probe.NOT_READY
     assert result.elapsed < 2
@@ -44,7 +44,7 @@ def test_not_ready_when_the_port_accepts_but_never_answers():
 
 def test_ready_with_accounts_and_server_version(standin):
     gateway = standin(TRADING_MODE="paper", STANDIN_ACCOUNTS="DU111,DU222")
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
     result = tws_probe.probe("127.0.0.1", gateway.port)
     assert result.ready and result.state == tws_probe.READY
     assert result.accounts == ["DU111", "DU222"]
@@ -54,7 +54,7 @@ def test_ready_with_accounts_and_server_version(standin):
 
 def test_hung_when_no_next_valid_id_arrives(standin):
     gateway = standin(STANDIN_API_HANG="yes")
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
     result = tws_probe.probe("127.0.0.1", gateway.port, timeout=1)
     assert result.state == tws_probe.HUNG
     assert result.server_version == 176
@@ -62,9 +62,9 @@ def test_hung_when_no_next_valid_id_arrives(standin):
 
 def test_disconnected_from_ibkr(standin):
     gateway = standin(EXISTING_SESSION_DETECTED_ACTION="manual")
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
     gateway.signal(signal.SIGUSR1)
-    gateway.wait_for("session was taken")
+    gateway.wait_for("Re-login to session")
     result = tws_probe.probe("127.0.0.1", gateway.port)
     assert result.state == tws_probe.DISCONNECTED
     assert 1100 in result.codes
@@ -73,7 +73,7 @@ def test_disconnected_from_ibkr(standin):
 
 def test_client_id_in_use(standin):
     gateway = standin()
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
     holder = RawClient.in_session(gateway.port, 999)
     try:
         result = tws_probe.probe("127.0.0.1", gateway.port, client_id=999)
@@ -85,16 +85,16 @@ def test_client_id_in_use(standin):
 
 def test_waiting_polls_until_the_gateway_becomes_ready(standin):
     gateway = standin(STANDIN_LOGIN_DELAY="2")
-    gateway.wait_for("accepting")
+    gateway.wait_for("Login attempt: 1")
     assert not tws_probe.probe("127.0.0.1", gateway.port, timeout=1).ready
     result = tws_probe.wait_until_ready("127.0.0.1", gateway.port, timeout=20, interval=0.25)
     assert result.ready
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
 
 
 def test_waiting_gives_up_at_the_timeout(standin):
-    gateway = standin(STANDIN_NEVER_LOGIN="yes")
-    gateway.wait_for("accepting")
+    gateway = standin(TRADING_MODE="live", STANDIN_NEVER_LOGIN="yes")
+    gateway.wait_for("Second Factor Authentication initiated")
     result = tws_probe.wait_until_ready("127.0.0.1", gateway.port, timeout=1.5, interval=0.25)
     assert result.state == tws_probe.NOT_READY
 
@@ -106,7 +106,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_probe_exits_0_when_ready_with_accounts_in_json(standin):
     gateway = standin(STANDIN_ACCOUNTS="DU9")
-    gateway.wait_for("API ready")
+    gateway.wait_for("Login has completed")
     result = run_cli(f"127.0.0.1:{gateway.port}", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accounts"] == ["DU9"]

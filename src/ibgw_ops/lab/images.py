@@ -1,7 +1,7 @@
 """Lab images built from Debian's packages (no registry needed), cached by a hash of their recipe.
 
 - ``vm``: a Debian 13 root filesystem with systemd, sshd and python3: what a fresh GCE instance offers Ansible.
-- ``base``: a minimal Debian 13 with python3, the parent of the gateway stand-in.
+- ``base``: a minimal Debian 13 with python3, socat and envsubst, the parent of the gateway stand-in.
 A second ``lab up`` finds both by their recipe label and builds nothing.
 """
 
@@ -67,7 +67,8 @@ VM = RootfsRecipe(
 )
 BASE = RootfsRecipe(
     repository="ibgw-lab/debian-base",
-    packages=("python3",),
+    # The stand-in runs the image's tools for real: socat, envsubst (gettext-base), pkill (procps).
+    packages=("python3", "socat", "gettext-base", "procps"),
     command='CMD ["/bin/bash"]',
     vm=False,
 )

@@ -1,17 +1,19 @@
-"""Rehearsal stand-in for the ib-gateway container image. It is NOT IBKR software and never reaches IBKR.
+"""Rehearsal stand-in for IBC and IB Gateway: the Java process that ``ibcstart.sh`` launches. NOT IBKR software.
 
-It honours the image's contract so that ibgw-ops can be tested for real without an IBKR login:
-the same variables (``TWS_USERID``, ``TWS_PASSWORD`` / ``TWS_PASSWORD_FILE``, ``TRADING_MODE``,
-``EXISTING_SESSION_DETECTED_ACTION``, ``TWS_SETTINGS_PATH``), the same ports (4003 live / 4004 paper, accepted
-at once as socat does), the TWS API handshake after a login delay, and IBC's command server when the mounted
-``config.ini.tmpl`` enables it. Rehearsal knobs are ``STANDIN_*`` variables (see the README); none is a secret.
-``kill -USR1 1`` in the container plays "the same user logged in elsewhere".
+It never reaches IBKR. Every behaviour comes from IbcAlpha/IBC 3.24.1 (the version the image at
+gnzsnz/ib-gateway-docker v10.45.1j-stable installs); the class that does it is named next to each. Settings come from
+IBC's ``config.ini`` as the image's ``run.sh`` rendered it (envsubst), never from the environment; console lines are
+IBC's own, ``yyyy-MM-dd HH:mm:ss:SSS IBC: <text>`` (Utils.formatMessage). The Gateway itself is closed source: what
+it does is marked *gateway* and kept to what IBC's code and the image's scripts show of it.
+
+Rehearsal knobs are ``STANDIN_*`` variables (README: the stand-in's table); none is a secret. ``kill -USR1`` on this
+process plays "the same user logged in elsewhere".
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import datetime
 import hashlib
 import os
@@ -27,115 +29,115 @@ from typing import Any
 
 SERVER_VERSION = 176
 MIN_CLIENT_VERSION = 100
-API_PORTS = {"live": 4003, "paper": 4004}
-SESSION_ACTIONS = ("primary", "primaryoverride", "secondary", "manual")
-DEFAULT_TEMPLATE = "/home/ibgateway/ibc/config.ini.tmpl"
+# gateway: its own API ports when IBC's OverrideTwsApiPort is empty (the image's common.sh set_ports).
+DEFAULT_API_PORTS = {"live": 4001, "paper": 4002}
+SESSION_ACTIONS = ("manual", "primary", "primaryoverride", "secondary")
 CLIENT_ID_IN_USE = 326
 CONNECTIVITY_LOST = 1100
 CONNECTIVITY_RESTORED = 1102
+# IBC parses AutoRestartTime/AutoLogoffTime with DateTimeFormatter "hh:mm a" (ConfigureAutoLogoffOrRestartTimeTask).
+CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
+BANNER = "!" * 79
 
 # Requests an API client sends while it synchronises, and the "end" message that completes each.
 _SYNC_ANSWERS: dict[str, tuple[str, ...]] = {"61": ("62", "1"), "5": ("53", "1"), "99": ("102",)}
 
 
-class SetupError(Exception):
-    """The container was started with settings the real image would also refuse."""
-
-
 def log(message: str) -> None:
-    """One line on stdout, as the real image's log would have it."""
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    print(f"{stamp} ibgw-standin: {message}", flush=True)
+    """One IBC console line (Utils.logToConsole)."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S:%f")[:-3]  # noqa: DTZ005 - IBC logs local time
+    print(f"{stamp} IBC: {message}", flush=True)
+
+
+def log_error(message: str) -> None:
+    """IBC's error block (Utils.logError): the message between two lines of '!'."""
+    print(BANNER, flush=True)
+    log(message)
+    print(BANNER, flush=True)
+
+
+def read_ini(path: Path) -> dict[str, str]:
+    """IBC's config.ini: ``key=value`` lines, ``#`` comments; the last of a repeated key wins (DefaultSettings)."""
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _yes(value: str) -> bool:
+    """IBC's Settings.getBoolean: "yes" or "true", any case."""
+    return value.strip().lower() in ("yes", "true")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    value = float(raw) if raw else default
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    return value
 
 
 @dataclass
 class Settings:
-    """Everything the stand-in reads from its environment and mounted files."""
+    """IBC's settings from config.ini, and the rehearsal knobs (what IBKR's side would do)."""
 
     userid: str
     password: str = field(repr=False)
     mode: str
     session_action: str
-    settings_path: Path
-    time_zone: str
+    api_port: int
+    command_port: int
+    bind_address: str
+    twofa_timeout: float
+    relogin_after_twofa_timeout: bool
+    auto_restart_time: str
+    auto_logoff_time: str
+    start_delay: float
     login_delay: float
     reconnect_delay: float
     accounts: str
     accept_userid: str
     accept_password_sha256: str
-    other_session: bool
-    never_login: bool
+    other_session: str
+    never_approve: bool
     api_hang: bool
+    locked_seconds: int
     listen_host: str
-    api_port: int
-    command_port: int
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "no").strip().lower() in ("1", "yes", "true")
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise SetupError(f"{name}={raw!r} is not a number of seconds") from None
-    if value < 0:
-        raise SetupError(f"{name} must not be negative")
-    return value
-
-
-def _command_port(template: Path) -> int:
-    if not template.exists():
-        return 0
-    match = re.search(r"^\s*CommandServerPort\s*=\s*(\d+)\s*$", template.read_text(), re.MULTILINE)
-    return int(match.group(1)) if match else 0
-
-
-def _password(env: Mapping[str, str]) -> str:
-    plain, path = env.get("TWS_PASSWORD"), env.get("TWS_PASSWORD_FILE")
-    if plain and path:
-        raise SetupError("TWS_PASSWORD and TWS_PASSWORD_FILE are both set; set only one")
-    if path:
-        try:
-            return Path(path).read_text().rstrip("\r\n")
-        except OSError as exc:
-            raise SetupError(f"TWS_PASSWORD_FILE {path} cannot be read: {exc.strerror}") from None
-    if plain:
-        return plain
-    raise SetupError("TWS_PASSWORD or TWS_PASSWORD_FILE is required")
-
-
-def load_settings(env: Mapping[str, str]) -> Settings:
-    """Read and check the container's settings the way the image's start script does."""
-    mode = env.get("TRADING_MODE", "paper")
-    if mode not in API_PORTS:
-        raise SetupError(f"TRADING_MODE={mode!r}: the stand-in rehearses live or paper")
-    action = env.get("EXISTING_SESSION_DETECTED_ACTION", "primary")
-    if action not in SESSION_ACTIONS:
-        raise SetupError(f"EXISTING_SESSION_DETECTED_ACTION={action!r} (allowed: {', '.join(SESSION_ACTIONS)})")
-    userid = env.get("TWS_USERID", "")
-    if not userid:
-        raise SetupError("TWS_USERID is required")
+def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
+    """What IBC reads from config.ini, plus the knobs that play IBKR."""
+    mode = ini.get("TradingMode", "").lower() or "live"
+    port = ini.get("OverrideTwsApiPort", "")
+    relogin = ini.get("ReloginAfterSecondFactorAuthenticationTimeout", "")
+    # LoginManager.reloginPermitted: an empty Relogin... setting falls back to ExitAfter...
+    relogin_permitted = _yes(relogin) if relogin else _yes(ini.get("ExitAfterSecondFactorAuthenticationTimeout", ""))
     return Settings(
-        userid=userid,
-        password=_password(env),
+        userid=ini.get("IbLoginId", ""),
+        password=ini.get("IbPassword", ""),
         mode=mode,
-        session_action=action,
-        settings_path=Path(env.get("TWS_SETTINGS_PATH", "/home/ibgateway/Jts")),
-        time_zone=env.get("TIME_ZONE") or env.get("TZ") or "Etc/UTC",
+        session_action=ini.get("ExistingSessionDetectedAction", "manual").lower() or "manual",
+        api_port=int(port) if port else DEFAULT_API_PORTS.get(mode, 4001),
+        command_port=int(ini.get("CommandServerPort", "0") or 0),
+        bind_address=ini.get("BindAddress", ""),
+        twofa_timeout=_seconds(env, "STANDIN_TWOFA_TIMEOUT",
+                               float(ini.get("SecondFactorAuthenticationTimeout", "") or 180)),
+        relogin_after_twofa_timeout=relogin_permitted,
+        auto_restart_time=ini.get("AutoRestartTime", ""),
+        auto_logoff_time=ini.get("AutoLogoffTime", ""),
+        start_delay=_seconds(env, "STANDIN_START_DELAY", 1.0),
         login_delay=_seconds(env, "STANDIN_LOGIN_DELAY", 2.0),
         reconnect_delay=_seconds(env, "STANDIN_RECONNECT_DELAY", 3.0),
         accounts=env.get("STANDIN_ACCOUNTS") or ("DU1234567" if mode == "paper" else "U1234567"),
         accept_userid=env.get("STANDIN_ACCEPT_USERID", ""),
         accept_password_sha256=env.get("STANDIN_ACCEPT_PASSWORD_SHA256", "").lower(),
-        other_session=_flag(env, "STANDIN_OTHER_SESSION"),
-        never_login=_flag(env, "STANDIN_NEVER_LOGIN"),
-        api_hang=_flag(env, "STANDIN_API_HANG"),
-        listen_host=env.get("STANDIN_LISTEN_HOST", "0.0.0.0"),  # noqa: S104 - socat listens on all interfaces
-        api_port=int(env.get("STANDIN_API_PORT") or API_PORTS[mode]),
-        command_port=_command_port(Path(env.get("STANDIN_IBC_TEMPLATE", DEFAULT_TEMPLATE))),
+        other_session=env.get("STANDIN_OTHER_SESSION", "no").strip().lower(),
+        never_approve=_yes(env.get("STANDIN_NEVER_LOGIN", "no")),
+        api_hang=_yes(env.get("STANDIN_API_HANG", "no")),
+        locked_seconds=int(_seconds(env, "STANDIN_LOCKED_SECONDS", 0)),
+        listen_host=env.get("STANDIN_LISTEN_HOST", "127.0.0.1"),
     )
 
 
@@ -156,25 +158,41 @@ async def read_fields(reader: asyncio.StreamReader) -> list[str]:
     return (await read_payload(reader)).split("\0")[:-1]
 
 
-class Gateway:
-    """The gateway's observable behaviour: login, API sessions, session conflicts, IBC commands."""
+def _wait_text(seconds: int) -> str:
+    """IBKR's words for the wait (TooManyFailedLoginAttemptsDialogHandler quotes both shapes)."""
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} minutes & {rest} seconds" if minutes else f"{rest} seconds"
 
-    def __init__(self, settings: Settings) -> None:
+
+def _user_dir(userid: str) -> str:
+    """gateway: the per-user folder one level below the settings path, where ibcstart.sh finds ``autorestart``."""
+    return "ibgw" + hashlib.sha256(userid.encode()).hexdigest()[:12]
+
+
+class Gateway:
+    """One life of the Java process: IBC's login handling, the API, the command server."""
+
+    def __init__(self, settings: Settings, config_dir: Path, session_id: str, restart_dir: str) -> None:
         self.settings = settings
-        self.state = "starting"
+        self.config_dir = config_dir
+        self.session_id = session_id
+        self.restart_dir = restart_dir
+        self.logged_in = False
+        self.disconnected = False
         self.exit_code = 0
         self.stopped = asyncio.Event()
         self.clients: dict[int, asyncio.StreamWriter] = {}
         self.server_version = SERVER_VERSION
         self.next_order_id = 1
+        self.attempts = 0
+        self._api: asyncio.Server | None = None
+        self._restarting = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def stop(self, code: int, reason: str) -> None:
-        """Shut down tidily with an exit code."""
-        if not self.stopped.is_set():
-            log(reason)
-            self.exit_code = code
-            self.stopped.set()
+    def exit(self, code: int = 0) -> None:
+        """End this Java process (Runtime.halt / the gateway's own exit)."""
+        self.exit_code = code
+        self.stopped.set()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a background task and keep a reference to it."""
@@ -182,73 +200,202 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def login(self) -> None:
-        """Play IBC's login: the delay, the credential check, and an existing session elsewhere."""
+    def _flag_file(self, kind: str) -> None:
+        """StopTask/RestartTask: COLDRESTART<id> or PAUSE<id> in jtsConfigDir, read by ibcstart.sh's loop."""
+        (self.config_dir / f"{kind}{self.session_id}").touch()
+
+    def _credentials_refused(self) -> bool:
         s = self.settings
-        log(f"IBC: starting {s.mode} login as {s.userid}")
-        if s.other_session and s.session_action == "secondary":
-            self.stop(0, "IBC: existing session detected; ExistingSessionDetectedAction=secondary: exiting")
+        if not s.userid or not s.password:
+            return True
+        if s.accept_userid and s.userid != s.accept_userid:
+            return True
+        return bool(s.accept_password_sha256
+                    and hashlib.sha256(s.password.encode()).hexdigest() != s.accept_password_sha256)
+
+    async def start(self) -> None:
+        """From the JVM's start to the login dialog, then the login (or a restart's saved session)."""
+        await asyncio.sleep(self.settings.start_delay)
+        if self.restart_dir:
+            # gateway: -Drestart=<dir> (ibcstart.sh find_auto_restart) resumes the session without a login dialog.
+            self.config_dir.joinpath(self.restart_dir, "autorestart").unlink(missing_ok=True)
+            await asyncio.sleep(self.settings.login_delay)
+            await self.login_completed()
             return
-        if s.never_login:
-            log("IBC: second factor authentication initiated; waiting for approval on IBKR Mobile")
-            return
+        await self.login()
+
+    async def login(self) -> None:
+        """AbstractLoginHandler.initiateLogin, then what IBKR answers."""
+        s = self.settings
+        self.attempts += 1
+        log(f"Login attempt: {self.attempts}")
         await asyncio.sleep(s.login_delay)
-        if (s.accept_userid and s.userid != s.accept_userid) or (
-            s.accept_password_sha256
-            and hashlib.sha256(s.password.encode()).hexdigest() != s.accept_password_sha256
-        ):
-            self.stop(1, "IBC: Login failed: Unrecognized Username or Password")
+        if s.locked_seconds:
+            # TooManyFailedLoginAttemptsDialogHandler logs the dialog's text; without ReloginAfter... it waits.
+            log(f"Too many failed login attempts. Please wait {_wait_text(s.locked_seconds)} before attempting to "
+                "re-login again.")
             return
-        if s.other_session:
-            if s.session_action == "manual":
-                log("IBC: existing session detected; ExistingSessionDetectedAction=manual: waiting for a human")
-                return
-            log(f"IBC: existing session detected; ExistingSessionDetectedAction={s.session_action}: taking over")
-        self.state = "ready"
-        log(f"IBC: Login has completed; API ready on port {s.api_port} for accounts {s.accounts}")
+        if self._credentials_refused():
+            # LoginFailedDialogHandler: then StopTask(cold restart) before the login has completed.
+            log("Login failed")
+            log("Cold restart in progress")
+            self._flag_file("COLDRESTART")
+            log("Login has not completed: exiting immediately")
+            self.exit(0)
+            return
+        if s.other_session in ("yes", "primary") and not await self.existing_session_at_login():
+            return
+        if s.mode == "live":
+            await self.second_factor()
+            return
+        await self.login_completed()
+
+    def _session_action(self) -> str:
+        action = self.settings.session_action
+        if action not in SESSION_ACTIONS:
+            log(f"ExistingSessionDetectedAction has an invalid value: {action}: assuming 'secondary'")
+            return "secondary"
+        return action
+
+    async def existing_session_at_login(self) -> bool:
+        """ExistingSessionDetectedDialogHandler before the login completes (this is "session B")."""
+        action = self._session_action()
+        if action == "manual":
+            log("User must choose whether to continue with this session (scenario 1)")
+            return False
+        if action == "secondary":
+            log("End this session and let the other session proceed (scenario 2)")
+            self.exit(0)  # gateway: "Exit Application" closes it
+            return False
+        log("Don't know the type of the other session, so continue this one (scenario 3)")
+        if self.settings.other_session == "primary":
+            # A primary session elsewhere does not yield: the dialog comes back and this session ends.
+            await asyncio.sleep(self.settings.reconnect_delay)
+            log("Other session must be primary or primary override, so end this session and let the other one "
+                "proceed (scenario 4)")
+            self.exit(0)
+            return False
+        return True
+
+    async def second_factor(self) -> None:
+        """Live logins: Gateway 10.x turns the login frame into the 2FA prompt (AbstractLoginHandler, LoginManager)."""
+        s = self.settings
+        log("Waiting for Login frame to become SecondFactorAuthenticationDialog")
+        log("Login frame has now become SecondFactorAuthenticationDialog")
+        log("Second Factor Authentication initiated")
+        if not s.never_approve:
+            await self.login_completed()
+            return
+        began = time.monotonic()
+        await asyncio.sleep(s.twofa_timeout)
+        # LoginManager.secondFactorAuthenticationDialogClosed after IBKR's dialog timed out.
+        log(f"Duration since login: {int(time.monotonic() - began)} seconds")
+        if not s.relogin_after_twofa_timeout:
+            log("Re-login after second factor authentication timeout not required")
+            return
+        log("Re-login after second factor authentication timeout in 5 second")
+        await asyncio.sleep(5)
+        await self.login()
+
+    async def login_completed(self) -> None:
+        """LoginManager LOGGED_IN, then the settings IBC applies after login (IbcTws.configureAutoLogoffOrRestart)."""
+        s = self.settings
+        self.logged_in = True
+        log("Login has completed")
+        self._api = await asyncio.start_server(self.serve_api, s.listen_host, s.api_port)
+        if s.auto_restart_time:
+            self.configure_auto_time("Auto restart", s.auto_restart_time)
+            if s.auto_logoff_time:
+                log("AutoLogoffTime is ignored because AutoRestartTime is also set")
+        elif s.auto_logoff_time:
+            self.configure_auto_time("Auto logoff", s.auto_logoff_time)
+
+    def configure_auto_time(self, name: str, value: str) -> None:
+        """ConfigureAutoLogoffOrRestartTimeTask: a time IBC cannot parse is logged as an exception and not applied."""
+        log(f"Setting {name} time")
+        if not CLOCK.match(value):
+            print(BANNER, flush=True)
+            log("An exception has occurred:")
+            print(f'{name} time setting must be hh:mm AM or hh:mm PM, for example "09:30 AM" or "04:00 PM"',
+                  flush=True)
+            print(BANNER, flush=True)
 
     def session_taken(self) -> None:
-        """The same user logged in elsewhere: react as ExistingSessionDetectedAction says."""
-        action = self.settings.session_action
-        log(f"IBC: the session was taken by a login elsewhere (ExistingSessionDetectedAction={action})")
-        if self.state == "starting":
-            self.settings.other_session = True
+        """The same user logged in elsewhere (the other login is "session B")."""
+        if not self.logged_in:
+            self.settings.other_session = "yes"
             return
-        if action in ("secondary", "primaryoverride"):
-            self.stop(0, "IBC: yielding the session to the other login: exiting")
-            return
-        self.state = "disconnected"
+        # This session sees "Re-login is required" (ReloginDialogHandler) and then, logged in, the existing
+        # session dialog: ExistingSessionDetectedDialogHandler's scenarios for "session A".
+        self.disconnected = True
         self.broadcast_error(CONNECTIVITY_LOST, "Connectivity between IB and Trader Workstation has been lost.")
-        if action == "primary":
-            self.spawn(self.reclaim())
+        log("Re-login to session")
+        self.spawn(self.existing_session_when_logged_in())
 
-    async def reclaim(self) -> None:
-        """As primary: take the session back after a moment."""
+    async def existing_session_when_logged_in(self) -> None:
+        """Scenarios 1, 2, 5 and 6 of ExistingSessionDetectedDialogHandler."""
         await asyncio.sleep(self.settings.reconnect_delay)
-        if self.state == "disconnected":
+        action = self._session_action()
+        if action == "manual":
+            log("User must choose whether to continue with this session (scenario 1)")
+        elif action == "secondary":
+            log("End this session and let the other session proceed (scenario 2)")
+            self.exit(0)
+        elif action == "primaryoverride":
+            log("Other session may be primary, so end this session and let the other one proceed (scenario 6)")
+            self.exit(0)
+        else:
+            log("Continue this session and let the other session exit (scenario 5)")
             self.reconnect()
 
     def reconnect(self) -> None:
         """Back in session: tell the API clients."""
-        self.state = "ready"
-        log("IBC: session reclaimed; connectivity restored")
+        self.disconnected = False
         self.broadcast_error(
             CONNECTIVITY_RESTORED,
             "Connectivity between IB and Trader Workstation has been restored - data maintained.",
         )
 
-    async def restart(self) -> None:
-        """IBC RESTART: log out and back in with the saved session (no second factor)."""
-        self.state = "starting"
-        for writer in list(self.clients.values()):
-            writer.close()
-        self.clients.clear()
-        self.settings.settings_path.joinpath("autorestart").write_text(f"{int(time.time())}\n")
-        log("IBC: restarting (no second factor authentication needed)")
-        await asyncio.sleep(self.settings.login_delay)
-        if not self.stopped.is_set():
-            self.state = "ready"
-            log("IBC: Login has completed after restart")
+    async def restart_at_next_minute(self, writer: asyncio.StreamWriter, verb: str) -> None:
+        """RestartTask: set the auto-restart time to the next minute; the gateway restarts itself then."""
+        log(f"RestartTask: pauseOnly = {str(verb == 'PAUSE').lower()}")
+        log(f"RestartTask: verb = {verb}")
+        if self._restarting:
+            log(f"{verb} already in progress")
+            writer.write(f"ERROR {verb} already in progress\n".encode())
+            return
+        self._restarting = True
+        if verb == "PAUSE":
+            self._flag_file("PAUSE")
+        writer.write(f"OK {verb} in progress\n".encode())
+        while datetime.datetime.now().second >= 58:  # noqa: DTZ005 - IBC uses the local clock
+            await asyncio.sleep(0.2)
+        now = datetime.datetime.now()  # noqa: DTZ005
+        action = (now + datetime.timedelta(minutes=1)).replace(second=0, microsecond=0)
+        shown = action.strftime("%I:%M %p")
+        log(f"Setting auto-restart time to {shown}")
+        writer.write(f"OK {verb} at {shown}\n".encode())
+        await writer.drain()
+        writer.close()
+        self.spawn(self.auto_restart((action - now).total_seconds()))
+
+    async def auto_restart(self, delay: float) -> None:
+        """gateway: at the auto-restart time it writes ``autorestart`` one folder below the settings and exits."""
+        await asyncio.sleep(delay)
+        folder = self.config_dir / _user_dir(self.settings.userid)
+        folder.mkdir(exist_ok=True)
+        (folder / "autorestart").write_text(f"{int(time.time())}\n")
+        self.exit(0)
+
+    def stop_task(self, writer: asyncio.StreamWriter | None) -> None:
+        """StopTask for the STOP command: halt before login, else exit through File > Close."""
+        if writer is not None:
+            writer.write(b"OK Shutting down: STOP command\n")
+        if self.logged_in:
+            log("Login has completed: exiting via [File, Close] menu")
+        else:
+            log("Login has not completed: exiting immediately")
+        self.exit(0)
 
     def error_frame(self, request_id: int, code: int, text: str) -> bytes:
         """An error/notice message in the negotiated server version's layout."""
@@ -262,11 +409,9 @@ class Gateway:
             writer.write(self.error_frame(-1, code, text))
 
     async def serve_api(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One API client: closed at once while starting (as socat does), else the handshake and a session."""
+        """One API client: the handshake, startApi, then a session."""
         client_id: int | None = None
         try:
-            if self.state == "starting":
-                return
             if await reader.readexactly(4) != b"API\0":
                 return
             versions = await read_payload(reader)  # "v157..178[ options]", not NUL-terminated
@@ -292,7 +437,7 @@ class Gateway:
             if not self.settings.api_hang:
                 writer.write(frame(15, 1, self.settings.accounts))
                 writer.write(frame(9, 1, self.next_order_id))
-                if self.state == "disconnected":
+                if self.disconnected:
                     writer.write(self.error_frame(
                         -1, CONNECTIVITY_LOST, "Connectivity between IB and Trader Workstation has been lost."
                     ))
@@ -325,28 +470,26 @@ class Gateway:
             await writer.drain()
 
     async def serve_commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """IBC's command server: one command per line."""
+        """IBC's command server: one command per line (CommandDispatcher), replies OK/ERROR (CommandChannel)."""
         try:
             while line := await reader.readline():
                 command = line.decode(errors="replace").strip().upper()
                 if command == "EXIT":
+                    writer.write(b"OK Goodbye\n")
                     break
-                if command in ("STOP", "PAUSE"):
-                    writer.write(b"OK\n")
-                    await writer.drain()
-                    self.stop(0, f"IBC: {command} received on the command server: shutting down tidily")
+                if command == "STOP":
+                    self.stop_task(writer)
                     break
-                if command == "RESTART":
-                    self.spawn(self.restart())
-                elif command in ("RECONNECTACCOUNT", "RECONNECTDATA"):
-                    if self.state == "disconnected":
+                if command in ("RESTART", "PAUSE"):
+                    await self.restart_at_next_minute(writer, command)
+                    return
+                if command in ("RECONNECTACCOUNT", "RECONNECTDATA"):
+                    writer.write(b"OK \n")
+                    if self.disconnected:
                         self.reconnect()
                 elif command:
-                    writer.write(b"ERROR: unknown command\n")
-                    continue
-                else:
-                    continue
-                writer.write(b"OK\n")
+                    writer.write(b"ERROR Command invalid\n")
+                    log_error(f"CommandServer: invalid command received: {command}")
                 await writer.drain()
         except ConnectionError:
             pass
@@ -354,19 +497,21 @@ class Gateway:
             writer.close()
 
     async def run(self) -> int:
-        """Serve until stopped; return the exit code."""
+        """Serve until this process ends; return its exit status."""
         s = self.settings
         loop = asyncio.get_running_loop()
-        for signum, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
-            loop.add_signal_handler(signum, self.stop, 0, f"received {name}: logging out tidily")
         loop.add_signal_handler(signal.SIGUSR1, self.session_taken)
-        servers = [await asyncio.start_server(self.serve_api, s.listen_host, s.api_port)]
-        log(f"socat: accepting {s.mode} API connections on {s.listen_host}:{s.api_port}")
+        servers: list[asyncio.Server] = []
         if s.command_port:
-            servers.append(await asyncio.start_server(self.serve_commands, "127.0.0.1", s.command_port))
-            log(f"IBC: command server listening on 127.0.0.1:{s.command_port}")
-        self.spawn(self.login())
+            log(f"CommandServer is starting with port {s.command_port}")
+            servers.append(await asyncio.start_server(self.serve_commands, s.bind_address or None, s.command_port))
+            log("CommandServer started and is ready to accept commands")
+        else:
+            log("CommandServer is not started because the port is not configured")
+        self.spawn(self.start())
         await self.stopped.wait()
+        if self._api is not None:
+            servers.append(self._api)
         for server in servers:
             server.close()
         for writer in list(self.clients.values()):
@@ -376,28 +521,18 @@ class Gateway:
         return self.exit_code
 
 
-def prepare_settings_dir(settings: Settings) -> None:
-    """Create the settings directory; like the image, write jts.ini's time zone only when it is new."""
-    settings.settings_path.mkdir(parents=True, exist_ok=True)
-    jts = settings.settings_path / "jts.ini"
-    if not jts.exists():
-        jts.write_text(f"[IBGateway]\nApiOnly=true\n\n[Logon]\nTimeZone={settings.time_zone}\n")
-
-
-def main() -> int:
-    """Start like the image's run.sh: check settings, then serve."""
-    log("REHEARSAL STAND-IN for the ib-gateway image: not IBKR software; it never connects to IBKR")
-    try:
-        settings = load_settings(os.environ)
-        prepare_settings_dir(settings)
-    except (SetupError, OSError) as exc:
-        log(f"error: {exc}")
-        return 1
-    for name in ("TWS_PASSWORD", "TWS_PASSWORD_FILE"):
-        os.environ.pop(name, None)
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(Gateway(settings).run())
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    """Start as ibcstart.sh starts the Java process: IBC's config.ini, jtsConfigDir, session id, -Drestart."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ibc_ini", type=Path)
+    parser.add_argument("--jts-config-dir", type=Path, required=True)
+    parser.add_argument("--session-id", default="")
+    parser.add_argument("--restart", default="")
+    args = parser.parse_args(argv)
+    print("REHEARSAL STAND-IN for IBC and IB Gateway: not IBKR software; it never connects to IBKR", flush=True)
+    settings = load_settings(read_ini(args.ibc_ini), os.environ)
+    gateway = Gateway(settings, args.jts_config_dir, args.session_id, args.restart)
+    return asyncio.run(gateway.run())
 
 
 if __name__ == "__main__":
