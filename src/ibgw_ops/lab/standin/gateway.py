@@ -44,8 +44,8 @@ _SYNC_ANSWERS: dict[str, tuple[str, ...]] = {"61": ("62", "1"), "5": ("53", "1")
 
 
 def log(message: str) -> None:
-    """One IBC console line (Utils.logToConsole)."""
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S:%f")[:-3]  # noqa: DTZ005 - IBC logs local time
+    """One IBC console line (Utils.logToConsole), in the local time IBC uses."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S:%f")[:-3]
     print(f"{stamp} IBC: {message}", flush=True)
 
 
@@ -57,11 +57,14 @@ def log_error(message: str) -> None:
 
 
 def read_ini(path: Path) -> dict[str, str]:
-    """IBC's config.ini: ``key=value`` lines, ``#`` comments; the last of a repeated key wins (DefaultSettings)."""
+    """IBC's config.ini as java.util.Properties reads it (DefaultSettings).
+
+    A CR or LF ends a line, ``#`` and ``!`` start comments, the last of a repeated key wins, getString trims.
+    """
     values: dict[str, str] = {}
     for line in path.read_text().splitlines():
         key, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#"):
+        if sep and not line.lstrip().startswith(("#", "!")):
             values[key.strip()] = value.strip()
     return values
 
@@ -368,9 +371,9 @@ class Gateway:
         if verb == "PAUSE":
             self._flag_file("PAUSE")
         writer.write(f"OK {verb} in progress\n".encode())
-        while datetime.datetime.now().second >= 58:  # noqa: DTZ005 - IBC uses the local clock
+        while datetime.datetime.now().second >= 58:
             await asyncio.sleep(0.2)
-        now = datetime.datetime.now()  # noqa: DTZ005
+        now = datetime.datetime.now()
         action = (now + datetime.timedelta(minutes=1)).replace(second=0, microsecond=0)
         shown = action.strftime("%I:%M %p")
         log(f"Setting auto-restart time to {shown}")

@@ -5,7 +5,7 @@
 # -Drestart=<folder> (no login), unless a PAUSE<session id> file says "paused"; exit status 1111 % 256 (2FA timed
 # out) starts again only with --on2fatimeout=restart; anything else ends the loop. Upstream echoes "sleep 2"
 # between two runs without sleeping; so does this.
-twofa_to_action=exit
+twofa_to_action=
 tws_settings_path=
 ibc_ini=
 for arg in "$@"; do
@@ -18,7 +18,7 @@ for arg in "$@"; do
 	esac
 done
 twofa_to_action_upper=${twofa_to_action^^}
-if [[ "$twofa_to_action_upper" != "RESTART" && "$twofa_to_action_upper" != "EXIT" ]]; then
+if [[ -n "$twofa_to_action_upper" && "$twofa_to_action_upper" != "RESTART" && "$twofa_to_action_upper" != "EXIT" ]]; then
 	echo "2FA timeout action set to ${twofa_to_action} but must be either 'restart' or 'exit' (case-insensitive)" >&2
 	exit 3
 fi
