@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ibgw_ops import gateway_log, session_clock
+from ibgw_ops import session_clock
 from ibgw_ops.session_clock import LiveSession, Window
 
 NY = ZoneInfo("America/New_York")
@@ -97,33 +97,3 @@ def test_a_bad_window_names_its_key_and_the_allowed_values(change, words):
 def test_a_window_without_a_key_names_the_key():
     with pytest.raises(ValueError, match="end: missing"):
         Window.parse({key: value for key, value in MARKET.items() if key != "end"})
-
-
-@pytest.mark.parametrize(("lines", "reason"), [
-    (["IBC: Login failed: Unrecognized Username or Password"], gateway_log.LOGIN_FAILED),
-    (["existing session detected; ExistingSessionDetectedAction=secondary: exiting"], gateway_log.SESSION_TAKEN),
-    (["existing session detected; ExistingSessionDetectedAction=primaryoverride: taking over",
-      "Login has completed", "the session was taken by a login elsewhere",
-      "yielding the session to the other login: exiting"], gateway_log.SESSION_TAKEN),
-    (["existing session detected; ExistingSessionDetectedAction=primaryoverride: taking over",
-      "Login has completed"], None),
-    (["Second Factor Authentication initiated"], gateway_log.TWOFA_PENDING),
-    (["Second Factor Authentication initiated", "Login failed"], gateway_log.LOGIN_FAILED),
-    (["socat: accepting", "IBC: starting paper login"], None),
-    ([], None),
-])
-def test_the_gateway_log_says_why_it_stopped(lines, reason):
-    assert gateway_log.classify(lines) == reason
-
-
-def test_the_container_s_log_is_read_once_for_the_reason_and_the_quote():
-    calls = []
-
-    def run(argv: list[str]) -> tuple[int, str, str]:
-        calls.append(argv)
-        return 0, "".join(f"line {n}\n" for n in range(30)) + "IBC: Login failed\n", ""
-
-    reason, tail = gateway_log.read_container(run, "ibgw-live")
-    assert (reason, tail[-1], len(tail)) == (gateway_log.LOGIN_FAILED, "IBC: Login failed", gateway_log.QUOTED)
-    assert calls == [["docker", "logs", "--tail", str(gateway_log.TAIL), "ibgw-live"]]
-    assert gateway_log.read_container(lambda argv: (1, "", "No such container"), "x") == (None, [])

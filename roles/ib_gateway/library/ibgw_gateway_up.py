@@ -15,16 +15,20 @@ description:
   - Arms the dead-man switch first when deadman_seconds > 0 (a transient systemd timer that runs the stop script),
     so the gateway is stopped even if the controller never comes back; re-arming restarts the count.
   - With soft_restart, a running gateway is restarted by IBC itself (RESTART through its command server: the
-    session continues, no 2FA; the container and its configuration stay), waiting for the API to drop first. A
-    gateway that is not running fails: a soft restart has no session to continue.
+    session continues, no 2FA; the container and its configuration stay). The old session answers for up to
+    62 s more, so ready means an IBC "Login has completed" logged after RESTART, then the handshake; the wait
+    gets those 62 s on top. A gateway that is not running fails: a soft restart has no session to continue.
   - Without soft_restart, a running container is left alone. Otherwise it is recreated from the compose project
     (a pending configuration applies), its restart policy set to "no" so Docker never retries a failed login,
     started, and the restart-pending marker removed; the caller applies the real policy once the gateway is
     ready (started=true).
-  - Then polls the TWS handshake until ready, and stops early when the container exits or restarts
-    (container_changed). A fresh login that became ready writes the time to signin_record when given.
-  - Fails when the gateway is not ready in time, with the probe's verdict and a reason read from the container's
-    last log lines (session_taken, login_failed, twofa_pending, else not_ready), and the last lines (log_tail).
+  - Then polls the TWS handshake until ready while following the container's log (IBC's own lines only), and
+    stops early when the container exits or restarts (container_changed), at IBC's first "Login failed" or "Too
+    many failed login attempts" (login_failed: IBC would retry the same password) and when the session is left
+    to another login (session_taken). After a login failure it stops the container at once, before IBC's
+    relaunch can try the password again. A fresh login that became ready writes the time to signin_record.
+  - Fails when the gateway is not ready in time, with the probe's verdict and the reason IBC's newest telling
+    line gives (session_taken, login_failed, twofa_pending, else not_ready), and IBC's last lines (log_tail).
 options:
   compose: {type: list, elements: str, required: true, description: The docker compose command for the project.}
   container: {type: str, required: true, description: The container's name.}
@@ -42,7 +46,7 @@ options:
   host: {type: str, default: 127.0.0.1, description: Address of the published API port.}
   port: {type: int, required: true, description: The published API port.}
   client_id: {type: int, default: 999, description: Client id reserved for probes.}
-  wait: {type: float, required: true, description: Seconds to wait for ready.}
+  wait: {type: float, required: true, description: Seconds to wait for ready (a soft restart adds 62).}
   interval: {type: float, default: 0.25, description: Seconds between probes.}
 """
 
@@ -54,13 +58,13 @@ from datetime import UTC, datetime  # noqa: E402
 from typing import IO  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.gateway_log import read_container  # noqa: E402
+from ansible.module_utils.gateway_log import FINAL, LOGIN_FAILED, Watch, follow  # noqa: E402
 from ansible.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe, wait_until_ready  # noqa: E402
 
 # How Docker and compose say that an image is not there (start never pulls: --pull never).
 MISSING_IMAGE = re.compile(r"no such image|image .* not found|pull access denied", re.IGNORECASE)
-# How long a soft restart waits for the old session's API to go away.
-DROP_SECONDS = 60.0
+# How long IBC's RESTART keeps the old session (RestartTask: the next minute, or the one after from second 58).
+RESTART_LEAD = 62.0
 
 
 def main() -> None:
@@ -99,32 +103,60 @@ def main() -> None:
 
 
 def _up(module: AnsibleModule) -> None:
+    """Start or soft-restart, then wait while following the log: IBC's lines end the wait before the probe can."""
     params = module.params
     container = params["container"]
+    soft = params["soft_restart"]
     running = _container_state(module, container)[0] == "running"
-    if params["soft_restart"]:
+    since = time.time()
+    if soft:
         _soft_restart(module, running)
     started = False if running else _start(module)
     first = _container_state(module, container)
-    result = wait_until_ready(params["host"], params["port"], client_id=params["client_id"], timeout=params["wait"],
-                              interval=params["interval"],
-                              still_starting=lambda: first[0] == "running"
-                              and _container_state(module, container) == first)
+    timeout = params["wait"] + (RESTART_LEAD if soft else 0.0)
+    deadline = time.monotonic() + timeout
+    watch = Watch()
+    # A gateway left running is judged by its whole log; a started or restarted one by what it wrote since.
+    with follow(container, since if started or soft else None) as log:
+
+        def still_starting() -> bool:
+            watch.feed(log.read())
+            return (watch.reason not in FINAL and first[0] == "running"
+                    and _container_state(module, container) == first)
+
+        # The old session answers until IBC restarts: only a login after RESTART is the new session's.
+        while soft and not watch.logged_in and time.monotonic() < deadline and still_starting():
+            time.sleep(params["interval"])
+        if soft and not watch.logged_in:
+            result = probe(params["host"], params["port"], client_id=params["client_id"])
+        else:
+            result = wait_until_ready(params["host"], params["port"], client_id=params["client_id"],
+                                      timeout=deadline - time.monotonic(), interval=params["interval"],
+                                      still_starting=still_starting)
+        watch.feed(log.read())
+    if watch.reason == LOGIN_FAILED:
+        # IBC relaunches itself in the container and tries the same password again as soon as its login dialog
+        # is back: stop it now, not after the round trip to the caller's tidy stop (nothing is logged in).
+        module.run_command(["docker", "stop", "--time", "10", container])
     last = _container_state(module, container)
-    outcome = {**result.as_dict(), "started": started, "restarted": params["soft_restart"],
+    ready = result.ready and (watch.logged_in or not soft)
+    outcome = {**result.as_dict(), "ready": ready, "started": started, "restarted": soft,
                "restart_pending": os.path.exists(params["pending_marker"]), "container_state": " ".join(last),
                "container_changed": last != first}
-    if not result.ready:
-        if outcome["container_changed"] or first[0] != "running":
+    if not ready:
+        if watch.reason in FINAL:
+            what = watch.explain()
+        elif outcome["container_changed"] or first[0] != "running":
             what = f"container {container} stopped or restarted while starting ({outcome['container_state']})"
+        elif soft and not watch.logged_in:
+            what = f"IBC logged no new login within {timeout:g} s of RESTART"
         else:
-            what = f"not ready within {params['wait']:g} s"
-        reason, log_tail = read_container(module.run_command, container)
-        module.fail_json(msg=f"{what}: {result.state} ({result.description})", reason=reason or "not_ready",
-                         log_tail=log_tail, changed=started or params["soft_restart"], **outcome)
+            what = f"not ready within {timeout:g} s"
+        module.fail_json(msg=f"{what}: {result.state} ({result.description})", reason=watch.reason or "not_ready",
+                         log_tail=list(watch.quoted), changed=started or soft, **outcome)
     if started and params["signin_record"]:
         _write_signin_record(params["signin_record"])
-    module.exit_json(changed=started or params["soft_restart"], **outcome)
+    module.exit_json(changed=started or soft, **outcome)
 
 
 def _lock(module: AnsibleModule, lock: IO[str]) -> None:
@@ -155,10 +187,7 @@ def _arm_deadman(module: AnsibleModule) -> None:
 
 
 def _soft_restart(module: AnsibleModule, running: bool) -> None:
-    """IBC RESTART, then wait (up to DROP_SECONDS) until the API stops answering.
-
-    The wait that follows then sees the restarted gateway, not the old one.
-    """
+    """IBC RESTART through its command server; the gateway restarts itself within RESTART_LEAD seconds."""
     params = module.params
     if not running:
         module.fail_json(msg=f"{params['container']} is not running: a soft restart continues a running session; "
@@ -169,11 +198,6 @@ def _soft_restart(module: AnsibleModule, running: bool) -> None:
     if rc != 0 or not out.strip().upper().startswith("OK"):
         module.fail_json(msg=f"IBC's command server did not accept RESTART: {(err or out).strip() or rc}",
                          reason="failed", changed=False)
-    deadline = time.monotonic() + DROP_SECONDS
-    while time.monotonic() < deadline:
-        if not probe(params["host"], params["port"], client_id=params["client_id"], timeout=2.0).ready:
-            return
-        time.sleep(params["interval"])
 
 
 def _start(module: AnsibleModule) -> bool:

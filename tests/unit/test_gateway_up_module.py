@@ -1,0 +1,173 @@
+"""ibgw_gateway_up against a fake ``docker`` whose container log grows while the module waits, as the real image's
+does (IBC's lines among socat's): the wait ends at IBC's first telling line, and a soft restart waits for the new
+session's login."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ibgw_ops import gateway_log, tws_probe
+
+MODULE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "library" / "ibgw_gateway_up.py"
+SOCAT = "2024/02/08 01:58:53 socat[24204] E connect(5, AF=2 127.0.0.1:4002, 16): Connection refused"
+# The fake docker: the container's state, its log (one "time.time()<TAB>line" a line) and the commands sent to IBC.
+FAKE_DOCKER = f"""#!{sys.executable}
+import os, sys, time
+state = os.path.join(os.environ["FAKE_DOCKER"], "state")
+log = os.path.join(os.environ["FAKE_DOCKER"], "log")
+args = sys.argv[1:]
+if args[0] == "inspect":
+    sys.exit(print(open(state).read()) if os.path.exists(state) else 1)
+if args[0] == "start":
+    open(state, "w").write("running 0")
+if args[0] == "exec":
+    open(os.path.join(os.environ["FAKE_DOCKER"], "commands"), "a").write("RESTART\\n")
+    print("OK RESTART in progress")
+if args[0] == "logs":
+    since = float(args[args.index("--since") + 1]) if "--since" in args else 0.0
+    done = 0
+    while True:
+        lines = open(log).read().splitlines() if os.path.exists(log) else []
+        for line in lines[done:]:
+            stamp, _, text = line.partition("\\t")
+            if float(stamp) >= since:
+                print(text, flush=True)
+        done = len(lines)
+        time.sleep(0.02)
+"""
+
+
+def ibc(text: str) -> str:
+    return f"{time.strftime('%Y-%m-%d %H:%M:%S')}:123 IBC: {text}"
+
+
+class Gateway:
+    """The fake docker's container, written to by the test while the module waits."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.api_ready = False
+
+    def write(self, *lines: str, at: float | None = None) -> None:
+        with (self.directory / "log").open("a") as log:
+            log.writelines(f"{time.time() if at is None else at}\t{line}\n" for line in lines)
+
+    def run(self) -> None:
+        (self.directory / "state").write_text("running 0")
+
+    def after(self, trigger: str, then: Callable[[], None]) -> None:
+        """Call ``then`` in a thread once the container starts ("state") or IBC gets RESTART ("commands")."""
+
+        def wait_and_call() -> None:
+            while not (self.directory / trigger).exists():
+                time.sleep(0.02)
+            then()
+
+        threading.Thread(target=wait_and_call, daemon=True).start()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_DOCKER", str(tmp_path))
+    fake = Gateway(tmp_path)
+
+    def probe(*args: Any, **kwargs: Any) -> tws_probe.ProbeResult:
+        return tws_probe.ProbeResult(tws_probe.READY if fake.api_ready else tws_probe.REFUSED)
+
+    monkeypatch.setattr(tws_probe, "probe", probe)
+    yield fake
+
+
+@pytest.fixture
+def module(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The module file imported as Ansible ships it, its module_utils being the package's modules."""
+    monkeypatch.setitem(sys.modules, "ansible.module_utils.gateway_log", gateway_log)
+    monkeypatch.setitem(sys.modules, "ansible.module_utils.tws_probe", tws_probe)
+    spec = importlib.util.spec_from_file_location("ibgw_gateway_up", MODULE)
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    monkeypatch.setattr(loaded, "probe", tws_probe.probe)
+    return loaded
+
+
+def run(module: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
+    (tmp_path / "compose.yaml").touch()
+    params = {"compose": ["docker", "compose"], "container": "ibgw-live", "image": "ib-gateway:stable",
+              "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
+              "lock_file": str(tmp_path / "lock"), "port": 4001, "wait": 30, "interval": 0.05, **args}
+    with patch_module_args(params), pytest.raises(SystemExit):
+        module.main()
+    return dict(json.loads(capsys.readouterr().out))
+
+
+def test_a_wrong_password_ends_the_wait_at_ibc_s_first_login_failure(module, gateway, tmp_path, capsys):
+    gateway.after("state", lambda: gateway.write(ibc("Login attempt: 1"), SOCAT, ibc("Login failed"),
+                                                 ibc("Cold restart in progress"), *[SOCAT] * 50))
+    begun = time.monotonic()
+    result = run(module, tmp_path, capsys)
+    assert time.monotonic() - begun < 5
+    assert (result["failed"], result["reason"], result["started"]) == (True, gateway_log.LOGIN_FAILED, True)
+    assert result["msg"].startswith("IBC: Login failed: refused")
+    assert [line.partition(" IBC: ")[2] for line in result["log_tail"]] == [
+        "Login attempt: 1", "Login failed", "Cold restart in progress"]
+
+
+def test_too_many_failed_attempts_say_the_account_may_be_locked(module, gateway, tmp_path, capsys):
+    gateway.after("state", lambda: gateway.write(ibc(
+        "Too many failed login attempts. Please wait 4 minutes & 47 seconds before attempting to re-login again.")))
+    result = run(module, tmp_path, capsys)
+    assert result["reason"] == gateway_log.LOGIN_FAILED
+    assert "may be locked; IBKR asked to wait 4 minutes & 47 seconds" in result["msg"]
+
+
+def test_a_session_left_to_another_login_ends_the_wait(module, gateway, tmp_path, capsys):
+    gateway.after("state", lambda: gateway.write(
+        ibc("End this session and let the other session proceed (scenario 2)")))
+    assert run(module, tmp_path, capsys)["reason"] == gateway_log.SESSION_TAKEN
+
+
+def test_a_soft_restart_is_ready_only_after_the_new_session_s_login(module, gateway, tmp_path, capsys):
+    gateway.run()
+    gateway.api_ready = True  # the old session answers until IBC restarts
+    gateway.write(ibc("Login has completed"), at=time.time() - 60)
+    restarted: list[float] = []
+
+    def restart() -> None:
+        restarted.append(time.monotonic())
+        gateway.write(ibc("Setting auto-restart time to 01:59 AM"))
+        time.sleep(0.5)
+        gateway.write(ibc("Login has completed"))
+
+    gateway.after("commands", restart)
+    result = run(module, tmp_path, capsys, soft_restart=True)
+    assert (result.get("failed", False), result["ready"], result["restarted"]) == (False, True, True)
+    assert time.monotonic() - restarted[0] >= 0.5
+
+
+def test_a_soft_restart_without_a_new_login_fails_though_the_old_session_answers(module, gateway, tmp_path, capsys,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(module, "RESTART_LEAD", 0.0)
+    gateway.run()
+    gateway.api_ready = True
+    gateway.write(ibc("Login has completed"), at=time.time() - 60)
+    result = run(module, tmp_path, capsys, soft_restart=True, wait=0.5)
+    assert (result["failed"], result["ready"], result["reason"]) == (True, False, "not_ready")
+    assert result["msg"].startswith("IBC logged no new login within 0.5 s of RESTART")
