@@ -1,4 +1,4 @@
-"""How the verbs show gateways: status rows (uptime, live session calendar, warnings) as text or JSON; ready lines."""
+"""How the verbs show gateways: status rows (uptime, session calendar, warnings) as text or JSON; ready, deployed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from ibgw_ops import session_clock
 from ibgw_ops.errors import BadInput
 
-COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "image")
+COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "image", "digest")
 
 
 def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -144,11 +144,29 @@ def ready_line(row: dict[str, Any]) -> str:
             f"(accounts {accounts}, server version {row.get('server_version')}{pending})")
 
 
+def deployed_line(row: dict[str, Any]) -> str:
+    """What a deploy reports for one gateway: its container and the image it runs."""
+    if row.get("container") == "absent":
+        return f"deployed: {row['instance']} on {row['host']}: no container yet; a start runs {row['image']}"
+    pending = " (restart pending)" if row.get("restart_pending") else ""
+    return (f"deployed: {row['instance']} on {row['host']}: container {row['container']}{pending}, image "
+            f"{row['image']}, {image_digest(row)}")
+
+
+def image_digest(row: dict[str, Any]) -> str:
+    """The registry digest of the image a container runs; its image id when it came from no registry (loaded)."""
+    if row.get("image_digest"):
+        return str(row["image_digest"])
+    return f"image id {row['image_id']}" if row.get("image_id") else "-"
+
+
 def _cell(row: dict[str, Any], column: str) -> str:
     if column == "uptime":
         return human_duration(row["uptime_seconds"])
     if column == "accounts":
         return ",".join(row.get("accounts") or []) or "-"
+    if column == "digest":
+        return image_digest(row)
     if column == "container" and row.get("restart_pending"):
         return f"{row['container']} (restart pending)"
     return str(row.get(column) or "-")

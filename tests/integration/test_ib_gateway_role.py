@@ -54,6 +54,26 @@ def test_a_changed_configuration_never_recreates_a_running_gateway(deployed, tmp
     assert "restart pending: gateway live" in again.stdout
 
 
+def test_a_changed_time_zone_reaches_the_existing_jts_ini(deployed):
+    """The image writes TIME_ZONE into jts.ini only when the file is new; the role keeps its TimeZone line."""
+    jts = "/opt/ibgw/live/settings/jts.ini"
+    start(deployed, "live")
+    deployed.ssh(f"chmod 0640 {jts}")
+    result = deployed.converge("-e", "ib_gateway_time_zone=Europe/London")
+    assert "restart pending: gateway live" in result.stdout
+    lines = deployed.ssh(f"cat {jts}").splitlines()
+    assert [line for line in lines if line.startswith("TimeZone=")] == ["TimeZone=Europe/London"]
+    assert lines.index("TimeZone=Europe/London") > lines.index("[Logon]")
+    assert deployed.ssh(f"stat -c '%u %g %a' {jts}").split() == ["1000", "1000", "640"]
+    again = deployed.converge("-e", "ib_gateway_time_zone=Europe/London")
+    assert recap_changed(again.stdout) == 0
+    checked = deployed.converge("--check", "-e", "ib_gateway_time_zone=Asia/Tokyo")
+    assert "TimeZone=Europe/London" in deployed.ssh(f"cat {jts}")
+    assert recap_changed(checked.stdout) > 0
+    deployed.converge()
+    assert "TimeZone=Europe/London" not in deployed.ssh(f"cat {jts}")
+
+
 def test_vnc_is_published_on_loopback_only_when_a_password_is_set(deployed, tmp_path):
     creds = credentials_file(tmp_path, live={"user_id": "u1", "password": "p1"},
                              paper={"user_id": "u2", "password": "p2", "vnc_password": "v2"})

@@ -9,7 +9,7 @@ from ibgw_ops import status_report
 ROW = {"host": "gw1", "instance": "paper", "mode": "paper", "container": "running",
        "started_at": "2026-11-25T09:55:00.123456789Z", "image": "img:1", "restart_pending": True,
        "api_host": "127.0.0.1", "api_port": 4002, "probe": "ready", "accounts": ["DU1", "DU2"],
-       "server_version": 176}
+       "server_version": 176, "image_id": "sha256:" + "1" * 64, "image_digest": "sha256:" + "d" * 64}
 
 
 def test_uptime_comes_from_dockers_start_time():
@@ -28,13 +28,28 @@ def test_durations_read_like_a_person_would_say_them():
 def test_the_table_flags_a_pending_restart_and_lists_accounts():
     row = {**ROW, "uptime_seconds": 425}
     lines = status_report.render_table([row]).splitlines()
-    assert lines[0].split() == ["HOST", "INSTANCE", "MODE", "CONTAINER", "UPTIME", "PROBE", "ACCOUNTS", "IMAGE"]
+    assert lines[0].split() == ["HOST", "INSTANCE", "MODE", "CONTAINER", "UPTIME", "PROBE", "ACCOUNTS", "IMAGE",
+                                "DIGEST"]
     assert lines[1].split() == ["gw1", "paper", "paper", "running", "(restart", "pending)", "7m", "5s", "ready",
-                                "DU1,DU2", "img:1"]
+                                "DU1,DU2", "img:1", "sha256:" + "d" * 64]
     assert status_report.ready_line({**row, "restart_pending": False}) == (
         "ready: paper on gw1 at 127.0.0.1:4002 (accounts DU1,DU2, server version 176)")
     assert status_report.ready_line(row).endswith(
         "server version 176; restart pending: a soft restart keeps the configuration, --hard applies it)")
+
+
+def test_the_digest_is_the_registry_s_else_the_image_id():
+    loaded = {**ROW, "image_digest": ""}
+    assert status_report.image_digest(ROW) == "sha256:" + "d" * 64
+    assert status_report.image_digest(loaded) == "image id sha256:" + "1" * 64
+    assert status_report.image_digest({**loaded, "image_id": ""}) == "-"
+
+
+def test_deploy_names_the_image_each_instance_runs():
+    assert status_report.deployed_line(ROW) == (
+        f"deployed: paper on gw1: container running (restart pending), image img:1, sha256:{'d' * 64}")
+    assert status_report.deployed_line({**ROW, "container": "absent", "image_id": "", "image_digest": ""}) == (
+        "deployed: paper on gw1: no container yet; a start runs img:1")
 
 
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}

@@ -1,8 +1,9 @@
 """Ansible module: everything ``status`` shows about one gateway, read on the host in one round trip.
 
-The container's state, start time and image; a pending restart; the weekly sign-in record (live); the TWS handshake
-probe of an existing container (refused when it is stopped); and for a gateway that is not ready, what its last log
-lines tell (session taken, login failed, waiting for 2FA).
+The container's state, start time and image (its reference, image id and registry digest); a pending restart; the
+weekly sign-in record (live); the TWS handshake probe of an existing container (refused when it is stopped); and for a
+gateway that is not ready, what its last log lines tell (session taken, login failed, waiting for 2FA). With probe
+false (deploy), only the container and its image.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ options:
   host: {type: str, default: 127.0.0.1, description: Address of the published API port.}
   port: {type: int, required: true, description: The published API port.}
   client_id: {type: int, default: 999, description: Client id reserved for probes.}
+  probe: {type: bool, default: true, description: Probe the API and read the log reason; false for the container only.}
 """
 
 import json  # noqa: E402
@@ -39,19 +41,26 @@ def main() -> None:
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int", "required": True},
             "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
+            "probe": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )
     params = module.params
     container = params["container"]
-    rc, out, _ = module.run_command(["docker", "inspect", "--format", "{{json .State}}\t{{.Config.Image}}", container])
-    state_json, _, image = out.partition("\t")
-    state, image = (json.loads(state_json), image.strip()) if rc == 0 else ({}, "")
+    # No Docker yet (a check-mode deploy of a new host): no container.
+    docker = module.get_bin_path("docker")
+    rc, out, _ = module.run_command(
+        [docker, "inspect", "--format", "{{json .State}}\t{{.Config.Image}}\t{{.Image}}", container]
+    ) if docker else (1, "", "")
+    state_json, image, image_id = out.rstrip("\n").split("\t", 2) if rc == 0 else ("{}", "", "")
+    state = json.loads(state_json)
     running = bool(state.get("Running"))
     report = {
         "container": state.get("Status", "absent"),
         "started_at": state.get("StartedAt", "") if running else "",
         "image": image,
+        "image_id": image_id,
+        "image_digest": _digest(module, image, image_id) if image_id else "",
         "restart_pending": running and os.path.exists(params["pending_marker"]),
         "signed_in_at": _read(params["signin_record"]),
         "probe": "not probed",
@@ -59,12 +68,31 @@ def main() -> None:
         "server_version": None,
         "reason": None,
     }
-    if state:
+    if state and params["probe"]:
         result = probe(params["host"], params["port"], client_id=params["client_id"])
         report.update(probe=result.state, accounts=result.accounts, server_version=result.server_version)
-    if state and not (running and report["probe"] == "ready"):
+    if state and params["probe"] and not (running and report["probe"] == "ready"):
         report["reason"] = read_container(module.run_command, container)[0]
     module.exit_json(changed=False, **report)
+
+
+def _digest(module: AnsibleModule, reference: str, image_id: str) -> str:
+    """The registry digest (sha256:...) of the container's image: its repository's, else the first one.
+
+    "" for an image that never came from a registry (built, or loaded from an archive).
+    """
+    rc, out, _ = module.run_command(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image_id])
+    digests = (json.loads(out) or []) if rc == 0 else []
+    repository = repository_of(reference)
+    chosen = next((d for d in digests if d.partition("@")[0] == repository), digests[0] if digests else "")
+    return chosen.partition("@")[2]
+
+
+def repository_of(reference: str) -> str:
+    """An image reference without its tag and digest."""
+    name = reference.partition("@")[0]
+    head, colon, tag = name.rpartition(":")
+    return head if colon and "/" not in tag else name
 
 
 def _read(path: str) -> str:

@@ -72,6 +72,8 @@ def deploy(args: argparse.Namespace) -> int:
     for notice in outcome.events.payloads["ibgw_notice"]:
         print(f"{notice['host']}: {notice['message']}", file=sys.stderr)
     if runner.interactive:
+        for row in sorted(outcome.events.payloads["ibgw_deployed"], key=lambda r: (r["host"], r["instance"])):
+            print(status_report.deployed_line(row))
         print(f"deployed {len(outcome.events.hosts())} host(s); {outcome.events.changed()} change(s)"
               + (" would be made (check mode)" if args.check else ""))
     return int(ExitCode.OK)

@@ -1,0 +1,69 @@
+"""The ibgw_status module run as Ansible runs it, against a fake docker: which image and digest a container runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROLE = Path(__file__).parents[2] / "roles" / "ib_gateway"
+MODULE = ROLE / "library" / "ibgw_status.py"
+# Ansible ships the role's module_utils with the module; here they join ansible.module_utils' search path.
+RUN = ("import ansible.module_utils as m, runpy, sys; sys.argv[0] = sys.argv.pop(1); "
+       "m.__path__.append(sys.argv.pop(1)); runpy.run_path(sys.argv[0], run_name='__main__')")
+IMAGE_ID = "sha256:" + "1" * 64
+OURS, OTHER = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+STATE = {"Running": True, "Status": "running", "StartedAt": "2026-11-25T09:55:00.123456789Z"}
+
+
+def fake_docker(directory: Path, reference: str, repo_digests: list[str]) -> Path:
+    """A docker that knows one container, ibgw-live, and its image."""
+    script = directory / "docker"
+    container = "\t".join([json.dumps(STATE), reference, IMAGE_ID])
+    script.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1 $2" = "image inspect" ] && {{ echo \'{json.dumps(repo_digests)}\'; exit 0; }}\n'
+        f'[ "$1" = inspect ] && [ "$4" = ibgw-live ] && {{ printf \'%s\\n\' \'{container}\'; exit 0; }}\n'
+        "exit 1\n")
+    script.chmod(0o755)
+    return directory
+
+
+def run(tmp_path: Path, container: str, docker_dir: Path) -> dict[str, Any]:
+    arguments = {"container": container, "pending_marker": str(tmp_path / "restart-pending"), "port": 4001,
+                 "probe": False, "_ansible_check_mode": True}
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
+    env = {**os.environ, "PATH": str(docker_dir)}
+    result = subprocess.run([sys.executable, "-c", RUN, str(MODULE), str(ROLE / "module_utils"), str(path)],
+                            capture_output=True, text=True, check=False, timeout=60, env=env)
+    return dict(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize(("reference", "digests", "expected"), [
+    ("gnzsnz/ib-gateway:10.45.1j", [f"other/ib-gateway@{OTHER}", f"gnzsnz/ib-gateway@{OURS}"], OURS),
+    (f"gnzsnz/ib-gateway:10.45.1j@{OURS}", [f"gnzsnz/ib-gateway@{OURS}"], OURS),
+    ("localhost:5000/ib-gateway:10.45.1j", [f"mirror/ib-gateway@{OTHER}"], OTHER),
+    ("ibgw-lab/standin:1", [], ""),
+])
+def test_the_digest_is_the_one_of_the_container_s_repository(tmp_path, reference, digests, expected):
+    report = run(tmp_path, "ibgw-live", fake_docker(tmp_path, reference, digests))
+    assert report["changed"] is False
+    assert (report["container"], report["image"], report["image_id"]) == ("running", reference, IMAGE_ID)
+    assert report["image_digest"] == expected
+    assert report["probe"] == "not probed"
+
+
+def test_a_missing_container_or_docker_reports_absent(tmp_path):
+    absent = {"container": "absent", "image": "", "image_id": "", "image_digest": "", "restart_pending": False}
+    report = run(tmp_path, "ibgw-paper", fake_docker(tmp_path, "x:1", []))
+    assert {key: report[key] for key in absent} == absent
+    no_docker = tmp_path / "empty"
+    no_docker.mkdir()
+    report = run(tmp_path, "ibgw-live", no_docker)
+    assert {key: report[key] for key in absent} == absent
