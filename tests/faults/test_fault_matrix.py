@@ -180,7 +180,8 @@ def test_an_interrupted_deploy_exits_5_and_the_rerun_converges(intact):
 
 
 def test_wrong_credentials_exit_8_without_a_restart_loop(intact):
-    extra = json.dumps({"ib_gateway_extra_env": {"STANDIN_ACCEPT_USERID": "someone-else"}})
+    # A Gateway's Java start takes seconds before IBC's next login attempt; 3 s is a short one.
+    extra = json.dumps({"ib_gateway_extra_env": {"STANDIN_ACCEPT_USERID": "someone-else", "STANDIN_START_DELAY": "3"}})
     intact.converge("-e", extra)
     try:
         result = intact.cli("up", "live", "--timeout", "60", check=False)
@@ -191,6 +192,7 @@ def test_wrong_credentials_exit_8_without_a_restart_loop(intact):
         time.sleep(3)
         assert intact.container("live") == first
         assert first.split()[1:] == ["exited", "0"]
+        assert intact.ssh("docker logs ibgw-live 2>&1").count("IBC: Login attempt: ") == 1
     finally:
         intact.converge()
 

@@ -33,7 +33,7 @@ def test_start_waits_until_ready_and_stop_is_tidy(deployed):
     assert "changed=0" in again.stdout.split("PLAY RECAP")[1]
     stopped = deployed.playbook("stop.yml", "-e", "ib_gateway_target=paper")
     assert stopped.returncode == 0, stopped.stdout
-    assert "STOP received on the command server" in deployed.ssh("docker logs ibgw-paper 2>&1")
+    assert "IBC: Login has completed: exiting via [File, Close] menu" in deployed.ssh("docker logs ibgw-paper 2>&1")
     assert statuses(deployed, "paper")["paper"]["container"] == "exited"
 
 

@@ -29,6 +29,8 @@ from tests.webhook import Receiver
 pytestmark = pytest.mark.integration
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 LIFETIME = 60
+# The stand-in's rehearsal of "the same user logged in elsewhere" (README: the stand-in).
+LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
 
 
 
@@ -89,7 +91,9 @@ def test_live_restarts_softly_and_a_hard_restart_needs_the_flags(ops, abandoned)
     assert soft.returncode == 0
     assert ops.container_id("live") == before, "a soft restart keeps the container"
     assert ops.ssh("cat /opt/ibgw/live/signed-in-at") == record, "a soft restart continues the session"
-    assert "restarting (no second factor authentication needed)" in ops.ssh("docker logs ibgw-live 2>&1")
+    live_log = ops.ssh("docker logs ibgw-live 2>&1")
+    assert "IBC: Setting auto-restart time to" in live_log, "IBC's RESTART, not a new container"
+    assert "autorestart file found at" in live_log, "ibcstart.sh started IBC again without a login"
     refused = ops.cli("restart", "live", "--hard", check=False, stdin="")
     assert refused.returncode == ExitCode.BAD_INPUT
     assert "--yes: a hard restart asks for confirmation" in refused.stderr
@@ -103,7 +107,8 @@ def test_the_dead_man_switch_stops_paper_when_the_controller_was_killed(ops, aba
     stopped = wait_for("paper stopped by the dead-man switch", lambda: ops.container_state("paper") == "exited",
                        LIFETIME + 60 - (time.monotonic() - abandoned))
     assert LIFETIME - 1 <= stopped - abandoned <= LIFETIME + 60, "the timer, armed at paper's start, fired"
-    assert "STOP received on the command server" in ops.ssh("docker logs ibgw-paper 2>&1"), "a tidy stop"
+    assert "IBC: Login has completed: exiting via [File, Close] menu" in ops.ssh("docker logs ibgw-paper 2>&1"), (
+        "a tidy stop: IBC's STOP")
     assert ops.deadman_timers() == ""
 
 
@@ -111,7 +116,7 @@ def test_a_taken_paper_session_shows_in_status_and_alerts_the_webhook(ops):
     receiver = Receiver()
     try:
         ops.cli("paper-up")
-        ops.ssh("docker kill --signal USR1 ibgw-paper")
+        ops.ssh(LOGIN_ELSEWHERE.format(container="ibgw-paper"))
         wait_for("paper to yield", lambda: ops.container_state("paper") == "exited", 30)
         env = {alerts.WEBHOOK_ENV: receiver.url}
         shown = ops.cli("status", "paper", env_extra=env)

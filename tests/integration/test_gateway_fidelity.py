@@ -1,0 +1,149 @@
+"""Real-gateway fidelity on a roles VM: for each behaviour the stand-in plays from IBC's and the image's sources
+(README: the stand-in), the product ends in the exit code docs/operations.md names, quotes IBC's own lines, and
+leaves the gateway in a known state. Through the CLI and through plain ansible-playbook.
+
+| scenario (upstream behaviour)                                       | expected                                   |
+|---------------------------------------------------------------------|--------------------------------------------|
+| wrong password (LoginFailedDialogHandler: cold restart, same pw)    | exit 8 within 15 s, one login attempt, down |
+| too many failed logins (TooManyFailedLoginAttemptsDialogHandler)    | exit 8, "may be locked", IBKR's wait       |
+| session held elsewhere: scenarios 1, 2, 4 (ExistingSession...)      | exit 6 from up, start.yml, live-signin     |
+| the same from paper-up and paper-run                                | exit 6, paper down                         |
+| live 2FA never approved (LoginManager, one push)                    | exit 7, exactly one 2FA prompt, live down  |
+| soft restart (RestartTask: at the next minute)                      | ready only after the new session's login   |
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from ibgw_ops.errors import ExitCode
+from tests.lab import Lab
+
+pytestmark = pytest.mark.integration
+
+# A Gateway's Java start takes seconds before IBC's login dialog (and its next attempt after a cold restart).
+JAVA_START = "3"
+SCENARIOS = {
+    "badpw": ("paper", "primaryoverride", {"STANDIN_ACCEPT_USERID": "someone-else", "STANDIN_START_DELAY": JAVA_START}),
+    "locked": ("paper", "primaryoverride", {"STANDIN_LOCKED_SECONDS": "287"}),
+    "scen1": ("paper", "manual", {"STANDIN_OTHER_SESSION": "yes"}),
+    "scen2": ("paper", "secondary", {"STANDIN_OTHER_SESSION": "yes"}),
+    "scen4": ("paper", "primaryoverride", {"STANDIN_OTHER_SESSION": "primary", "STANDIN_RECONNECT_DELAY": "1"}),
+    "livetaken": ("live", "primary", {"STANDIN_OTHER_SESSION": "primary", "STANDIN_RECONNECT_DELAY": "1"}),
+    "nopush": ("live", "primary", {"STANDIN_NEVER_LOGIN": "yes"}),
+    "live": ("live", "primary", {}),
+}
+
+
+def instances(scenarios: dict[str, tuple[str, str, dict[str, str]]]) -> list[dict[str, object]]:
+    return [{"name": name, "mode": mode, "api_port": 4100 + index, "vnc_port": 5950 + index,
+             "existing_session_detected_action": action, "extra_env": extra}
+            for index, (name, (mode, action, extra)) in enumerate(scenarios.items())]
+
+
+def credentials(names: object) -> dict[str, dict[str, str]]:
+    """Rehearsal credentials the stand-in accepts (unless a scenario says otherwise)."""
+    return {name: {"user_id": "rehearsal", "password": "rehearsal-only"} for name in names}  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def fidelity(converged_lab: Lab) -> Iterator[Lab]:
+    """The roles VM with one gateway instance per scenario, none started."""
+    converged_lab.use_settings({"ib_gateway_instances": instances(SCENARIOS),
+                                "ib_gateway_credentials": credentials(SCENARIOS)})
+    yield converged_lab
+    converged_lab.cli("down", "all", check=False)
+    converged_lab.use_settings(None)
+
+
+def log(lab: Lab, instance: str) -> list[tuple[datetime, str]]:
+    """The container's log with Docker's receive times (UTC)."""
+    lines = []
+    for line in lab.ssh(f"docker logs --timestamps ibgw-{instance} 2>&1").splitlines():
+        stamp, _, text = line.partition(" ")
+        lines.append((datetime.fromisoformat(stamp[:26] + "+00:00"), text))
+    return lines
+
+
+def count(lab: Lab, instance: str, text: str) -> int:
+    return sum(text in line for _, line in log(lab, instance))
+
+
+def test_a_wrong_password_exits_8_within_15_s_after_one_login_attempt(fidelity):
+    result = fidelity.cli("up", "badpw", "--timeout", "120", check=False)
+    ended = datetime.now().astimezone()
+    assert result.returncode == ExitCode.LOGIN_FAILED, result.stderr
+    assert "LOGIN FAILED: gateway badpw" in result.stderr and "IBC: Login failed" in result.stderr
+    assert "socat[" not in result.stderr, "the message quotes IBC's lines, not socat's"
+    assert "IBGW_ALERT login_failed badpw" in result.stderr
+    failed = next(stamp for stamp, line in log(fidelity, "badpw") if "IBC: Login failed" in line)
+    assert (ended - failed).total_seconds() < 15
+    assert count(fidelity, "badpw", "IBC: Login attempt: ") == 1
+    assert fidelity.container_state("badpw") == "exited"
+
+
+def test_too_many_failed_logins_exit_8_and_say_the_account_may_be_locked(fidelity):
+    result = fidelity.cli("up", "locked", "--timeout", "60", check=False)
+    assert result.returncode == ExitCode.LOGIN_FAILED, result.stderr
+    assert "may be locked" in result.stderr and "4 minutes & 47 seconds" in result.stderr
+    assert fidelity.container_state("locked") == "exited"
+
+
+@pytest.mark.parametrize(("instance", "scenario"), [("scen1", "scenario 1"), ("scen2", "scenario 2"),
+                                                    ("scen4", "scenario 4")])
+def test_a_session_held_elsewhere_exits_6_from_up(fidelity, instance, scenario):
+    result = fidelity.cli("up", instance, "--timeout", "60", check=False)
+    assert result.returncode == ExitCode.SESSION_TAKEN, result.stderr
+    assert f"({scenario})" in result.stderr and f"IBGW_ALERT session_taken {instance}" in result.stderr
+    assert fidelity.container_state(instance) == "exited"
+
+
+def test_a_session_held_elsewhere_fails_the_start_playbook_with_session_taken(fidelity):
+    result = fidelity.playbook("start.yml", "-e", "ib_gateway_target=scen2")
+    assert result.returncode != 0
+    assert "SESSION TAKEN: gateway scen2" in result.stdout, result.stdout[-2000:]
+    assert fidelity.container_state("scen2") == "exited"
+
+
+def test_live_signin_against_a_primary_session_elsewhere_exits_6(fidelity):
+    result = fidelity.cli("live-signin", "livetaken", "--timeout", "60", check=False)
+    assert result.returncode == ExitCode.SESSION_TAKEN, result.stderr
+    assert "(scenario 4)" in result.stderr
+    assert fidelity.container_state("livetaken") == "exited"
+
+
+def test_live_2fa_never_approved_exits_7_after_exactly_one_push(fidelity):
+    result = fidelity.cli("live-signin", "nopush", "--timeout", "10", check=False)
+    assert result.returncode == ExitCode.TWOFA_TIMEOUT, result.stderr
+    assert count(fidelity, "nopush", "IBC: Second Factor Authentication initiated") == 1
+    assert fidelity.container_state("nopush") == "exited", "no more pushes after the deadline"
+
+
+def test_a_soft_restart_is_ready_only_after_the_new_session_logged_in(fidelity):
+    fidelity.cli("up", "live")
+    fidelity.cli("restart", "live")
+    returned = datetime.now().astimezone()
+    lines = log(fidelity, "live")
+    scheduled = next(stamp for stamp, line in lines if "IBC: Setting auto-restart time to" in line)
+    logins = [stamp for stamp, line in lines if re.search(r"IBC: Login has completed$", line)]
+    assert len(logins) == 2 and logins[0] < scheduled < logins[1] < returned, lines
+    assert fidelity.status_rows("live")["live"]["probe"] == "ready"
+
+
+@pytest.mark.parametrize("verb", [["paper-up"], ["paper-run", "--", "true"]])
+def test_paper_up_and_paper_run_exit_6_when_the_trader_holds_the_session(converged_lab, verb):
+    scenario = {"paper": SCENARIOS["scen4"]}
+    converged_lab.use_settings({"ib_gateway_instances": instances(scenario),
+                                "ib_gateway_credentials": credentials(scenario)})
+    try:
+        result = converged_lab.cli(*verb, "--timeout", "60", check=False) if verb == ["paper-up"] else (
+            converged_lab.cli("paper-run", "--timeout", "60", "--", "true", check=False))
+        assert result.returncode == ExitCode.SESSION_TAKEN, result.stderr
+        assert "IBGW_ALERT session_taken paper" in result.stderr
+        assert converged_lab.container_state("paper") == "exited"
+    finally:
+        converged_lab.use_settings(None)
