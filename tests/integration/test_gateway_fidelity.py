@@ -10,6 +10,7 @@ leaves the gateway in a known state. Through the CLI and through plain ansible-p
 | the same from paper-up and paper-run                                | exit 6, paper down                         |
 | live 2FA never approved (LoginManager, one push)                    | exit 7, exactly one 2FA prompt, live down  |
 | soft restart (RestartTask: at the next minute)                      | ready only after the new session's login   |
+| API hung: handshake, no nextValidId (upstream issue #336)           | exit 4 naming the state, paper down        |
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ SCENARIOS = {
     "scen4": ("paper", "primaryoverride", {"STANDIN_OTHER_SESSION": "primary", "STANDIN_RECONNECT_DELAY": "1"}),
     "livetaken": ("live", "primary", {"STANDIN_OTHER_SESSION": "primary", "STANDIN_RECONNECT_DELAY": "1"}),
     "nopush": ("live", "primary", {"STANDIN_NEVER_LOGIN": "yes"}),
-    "live": ("live", "primary", {}),
+    "hung": ("paper", "primaryoverride", {"STANDIN_API_HANG": "yes"}),
+    "signedin": ("live", "primary", {}),
 }
 
 
@@ -123,27 +125,33 @@ def test_live_2fa_never_approved_exits_7_after_exactly_one_push(fidelity):
     assert fidelity.container_state("nopush") == "exited", "no more pushes after the deadline"
 
 
+def test_a_hung_api_exits_4_naming_the_probe_s_verdict(fidelity):
+    result = fidelity.cli("up", "hung", "--timeout", "8", check=False)
+    assert result.returncode == ExitCode.NOT_READY, result.stderr
+    assert "NOT READY: gateway hung" in result.stderr and "no nextValidId" in result.stderr
+    assert fidelity.container_state("hung") == "exited"
+
+
 def test_a_soft_restart_is_ready_only_after_the_new_session_logged_in(fidelity):
-    fidelity.cli("up", "live")
-    fidelity.cli("restart", "live")
+    fidelity.cli("up", "signedin")
+    fidelity.cli("restart", "signedin")
     returned = datetime.now().astimezone()
-    lines = log(fidelity, "live")
+    lines = log(fidelity, "signedin")
     scheduled = next(stamp for stamp, line in lines if "IBC: Setting auto-restart time to" in line)
     logins = [stamp for stamp, line in lines if re.search(r"IBC: Login has completed$", line)]
     assert len(logins) == 2 and logins[0] < scheduled < logins[1] < returned, lines
-    assert fidelity.status_rows("live")["live"]["probe"] == "ready"
+    assert fidelity.status_rows("signedin")["signedin"]["probe"] == "ready"
 
 
-@pytest.mark.parametrize("verb", [["paper-up"], ["paper-run", "--", "true"]])
-def test_paper_up_and_paper_run_exit_6_when_the_trader_holds_the_session(converged_lab, verb):
+def test_paper_up_and_paper_run_exit_6_when_the_trader_holds_the_session(converged_lab):
     scenario = {"paper": SCENARIOS["scen4"]}
     converged_lab.use_settings({"ib_gateway_instances": instances(scenario),
                                 "ib_gateway_credentials": credentials(scenario)})
     try:
-        result = converged_lab.cli(*verb, "--timeout", "60", check=False) if verb == ["paper-up"] else (
-            converged_lab.cli("paper-run", "--timeout", "60", "--", "true", check=False))
-        assert result.returncode == ExitCode.SESSION_TAKEN, result.stderr
-        assert "IBGW_ALERT session_taken paper" in result.stderr
-        assert converged_lab.container_state("paper") == "exited"
+        for verb in (["paper-up", "--timeout", "60"], ["paper-run", "--timeout", "60", "--", "true"]):
+            result = converged_lab.cli(*verb, check=False)
+            assert result.returncode == ExitCode.SESSION_TAKEN, (verb, result.stderr)
+            assert "IBGW_ALERT session_taken paper" in result.stderr
+            assert converged_lab.container_state("paper") == "exited"
     finally:
         converged_lab.use_settings(None)
