@@ -107,7 +107,6 @@ class Settings:
     never_approve: bool
     api_hang: bool
     locked_seconds: int
-    listen_host: str
 
 
 def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
@@ -140,7 +139,6 @@ def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         never_approve=_yes(env.get("STANDIN_NEVER_LOGIN", "no")),
         api_hang=_yes(env.get("STANDIN_API_HANG", "no")),
         locked_seconds=int(_seconds(env, "STANDIN_LOCKED_SECONDS", 0)),
-        listen_host=env.get("STANDIN_LISTEN_HOST", "127.0.0.1"),
     )
 
 
@@ -305,7 +303,8 @@ class Gateway:
         s = self.settings
         self.logged_in = True
         log("Login has completed")
-        self._api = await asyncio.start_server(self.serve_api, s.listen_host, s.api_port)
+        # gateway: the API listens on loopback only; socat republishes it (the image's run_socat.sh).
+        self._api = await asyncio.start_server(self.serve_api, "127.0.0.1", s.api_port)
         if s.auto_restart_time:
             self.configure_auto_time("Auto restart", s.auto_restart_time)
             if s.auto_logoff_time:
