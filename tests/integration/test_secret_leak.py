@@ -107,7 +107,7 @@ def scan_vm(lab: Lab, canary: str) -> tuple[dict[str, str], list[str]]:
     inspect = on_vm(lab, f"docker inspect {' '.join(CONTAINERS)}")
     logs = on_vm(lab, " && ".join(f"docker logs {name} 2>&1" for name in CONTAINERS))
     journal = on_vm(lab, "journalctl --no-pager --all -o verbose")  # -o cat's messages and every other field
-    assert inspect.count('"Id"') == 2 and "IBC: starting paper login" in logs and "ibgw-deadman-paper" in journal
+    assert inspect.count('"Id"') == 2 and "IBC: Login attempt: 1" in logs and "ibgw-deadman-paper" in journal
     places = [f"VM file {path}" for path in holders if not SECRET_FILE.fullmatch(path)]
     for what, text in (("docker inspect", inspect), ("docker logs", logs), ("journal", journal)):
         places += [f"VM {what}: {line.strip()}" for line in lines_with(canary, text)]
