@@ -130,7 +130,7 @@ def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         auto_restart_time=ini.get("AutoRestartTime", ""),
         auto_logoff_time=ini.get("AutoLogoffTime", ""),
         start_delay=_seconds(env, "STANDIN_START_DELAY", 0.5),
-        login_delay=_seconds(env, "STANDIN_LOGIN_DELAY", 2.0),
+        login_delay=_seconds(env, "STANDIN_LOGIN_DELAY", 1.0),
         reconnect_delay=_seconds(env, "STANDIN_RECONNECT_DELAY", 3.0),
         accounts=env.get("STANDIN_ACCOUNTS") or ("DU1234567" if mode == "paper" else "U1234567"),
         accept_userid=env.get("STANDIN_ACCEPT_USERID", ""),
