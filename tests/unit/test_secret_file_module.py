@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,8 +16,8 @@ import pytest
 
 from tests.conftest import free_port
 from tests.fake_secret_manager import FakeServer
+from tests.unit.role_module import result_of, run_module
 
-MODULE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "library" / "ibgw_secret_file.py"
 NAME = "projects/ibgw-unit/secrets/tws-paper/versions/latest"
 
 
@@ -68,14 +66,11 @@ def run(fake: Fake, dest: Path, *, check_mode: bool = False, **args: Any) -> dic
                  "metadata_url": f"{fake.server.url}/computeMetadata/v1", "secret_manager_url": f"{fake.server.url}/v1",
                  "timeout": 5, "_ansible_check_mode": check_mode, **args}
     arguments = {key: value for key, value in arguments.items() if value is not None}
-    path = dest.parent.parent / f"args-{uuid.uuid4()}.json"
-    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
-    result = subprocess.run([sys.executable, str(MODULE), str(path)], capture_output=True, text=True, check=False,
-                            timeout=60)
+    result = run_module("ibgw_secret_file", arguments, dest.parent.parent)
     output = result.stdout + result.stderr
     for secret in [fake.token, *fake.values]:
         assert secret not in output
-    return dict(json.loads(result.stdout))
+    return result_of(result)
 
 
 @pytest.fixture

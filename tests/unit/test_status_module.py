@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROLE = Path(__file__).parents[2] / "roles" / "ib_gateway"
-MODULE = ROLE / "library" / "ibgw_status.py"
-# Ansible ships the role's module_utils with the module; here they join ansible.module_utils' search path.
-RUN = ("import ansible.module_utils as m, runpy, sys; sys.argv[0] = sys.argv.pop(1); "
-       "m.__path__.append(sys.argv.pop(1)); runpy.run_path(sys.argv[0], run_name='__main__')")
+from tests.unit.role_module import result_of, run_module
+
 IMAGE_ID = "sha256:" + "1" * 64
 OURS, OTHER = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 STATE = {"Running": True, "Status": "running", "StartedAt": "2026-11-25T09:55:00.123456789Z"}
@@ -37,12 +32,7 @@ def fake_docker(directory: Path, reference: str, repo_digests: list[str]) -> Pat
 def run(tmp_path: Path, container: str, docker_dir: Path) -> dict[str, Any]:
     arguments = {"container": container, "pending_marker": str(tmp_path / "restart-pending"), "port": 4001,
                  "probe": False, "_ansible_check_mode": True}
-    path = tmp_path / "args.json"
-    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
-    env = {**os.environ, "PATH": str(docker_dir)}
-    result = subprocess.run([sys.executable, "-c", RUN, str(MODULE), str(ROLE / "module_utils"), str(path)],
-                            capture_output=True, text=True, check=False, timeout=60, env=env)
-    return dict(json.loads(result.stdout))
+    return result_of(run_module("ibgw_status", arguments, tmp_path, env={**os.environ, "PATH": str(docker_dir)}))
 
 
 @pytest.mark.parametrize(("reference", "digests", "expected"), [

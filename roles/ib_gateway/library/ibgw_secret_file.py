@@ -46,18 +46,15 @@ error: {type: str, description: On failure, the kind of failure.}
 """
 
 import base64  # noqa: E402
-import contextlib  # noqa: E402
-import hmac  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-import stat  # noqa: E402
-import tempfile  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
 from typing import Any, NoReturn  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.host_files import HostFileError, differs, write_atomically  # noqa: E402
 
 VERSION_NAME = re.compile(r"^projects/[A-Za-z0-9.:-]+/secrets/[A-Za-z0-9_-]+/versions/[A-Za-z0-9_-]+$")
 MAX_BODY = 1 << 20  # Secret Manager payloads are at most 64 KiB; its JSON is base64 plus a few fields.
@@ -180,52 +177,6 @@ def _reason(exc: BaseException) -> str:
     return str(reason if reason is not None else exc.__class__.__name__)[:200]
 
 
-def differs(dest: str, value: bytes, owner: int, group: int) -> bool:
-    """True when dest is missing or its content, owner, group or mode differ (the content is never reported)."""
-    try:
-        fd = os.open(dest, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return True
-    except OSError as exc:
-        raise Failure("write", f"cannot read {dest}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise Failure("write", f"{dest} is not a regular file")
-        current = handle.read(MAX_BODY)
-    same_meta = (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (owner, group, FILE_MODE)
-    return not (same_meta and hmac.compare_digest(current, value))
-
-
-def write_atomically(dest: str, value: bytes, owner: int, group: int) -> None:
-    """A temporary file in dest's directory, owned and 0400 before the value goes in, renamed over dest."""
-    directory = os.path.dirname(dest) or "."
-    try:
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(dest)}.")
-    except OSError as exc:
-        raise Failure("write", f"cannot create a file in {directory}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchown(handle.fileno(), owner, group)
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(value)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, dest)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise Failure("write", f"cannot write {dest}: {exc.strerror}") from None
-    try:
-        directory_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(directory_fd)
-    finally:
-        os.close(directory_fd)
-
-
 def run(module: AnsibleModule) -> dict[str, Any]:
     """Fetch (Secret Manager) or take the value, compare, write; the result never holds the value."""
     params = module.params
@@ -236,11 +187,11 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         value, version, where = _from_secret_manager(module)
     module.no_log_values.add(value.decode("utf-8", "replace"))
     try:
-        changed = differs(params["dest"], value, params["owner"], params["group"])
+        changed = differs(params["dest"], value, params["owner"], params["group"], FILE_MODE)
         if changed and not module.check_mode:
-            write_atomically(params["dest"], value, params["owner"], params["group"])
-    except Failure as exc:
-        raise Failure(exc.error, f"{where}: {exc}") from None
+            write_atomically(params["dest"], value, params["owner"], params["group"], FILE_MODE)
+    except HostFileError as exc:
+        raise Failure("write", f"{where}: {exc}") from None
     return {"changed": changed, "dest": params["dest"], "secret": params["secret"], "version": version}
 
 

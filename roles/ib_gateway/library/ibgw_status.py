@@ -23,10 +23,10 @@ options:
   probe: {type: bool, default: true, description: Probe the API and read the log reason; false for the container only.}
 """
 
-import json  # noqa: E402
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.gateway_container import inspect  # noqa: E402
 from ansible.module_utils.gateway_log import read_container  # noqa: E402
 from ansible.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe  # noqa: E402
 
@@ -47,20 +47,10 @@ def main() -> None:
     )
     params = module.params
     container = params["container"]
-    # No Docker yet (a check-mode deploy of a new host): no container.
-    docker = module.get_bin_path("docker")
-    rc, out, _ = module.run_command(
-        [docker, "inspect", "--format", "{{json .State}}\t{{.Config.Image}}\t{{.Image}}", container]
-    ) if docker else (1, "", "")
-    state_json, image, image_id = out.rstrip("\n").split("\t", 2) if rc == 0 else ("{}", "", "")
-    state = json.loads(state_json)
-    running = bool(state.get("Running"))
+    found = inspect(module.run_command, module.get_bin_path("docker"), container)
+    running = found["running"]
     report = {
-        "container": state.get("Status", "absent"),
-        "started_at": state.get("StartedAt", "") if running else "",
-        "image": image,
-        "image_id": image_id,
-        "image_digest": _digest(module, image, image_id) if image_id else "",
+        **{key: found[key] for key in ("container", "started_at", "image", "image_id", "image_digest")},
         "restart_pending": running and os.path.exists(params["pending_marker"]),
         "signed_in_at": _read(params["signin_record"]),
         "probe": "not probed",
@@ -68,31 +58,12 @@ def main() -> None:
         "server_version": None,
         "reason": None,
     }
-    if state and params["probe"]:
+    if found["exists"] and params["probe"]:
         result = probe(params["host"], params["port"], client_id=params["client_id"])
         report.update(probe=result.state, accounts=result.accounts, server_version=result.server_version)
-    if state and params["probe"] and not (running and report["probe"] == "ready"):
+    if found["exists"] and params["probe"] and not (running and report["probe"] == "ready"):
         report["reason"] = read_container(module.run_command, container)[0]
     module.exit_json(changed=False, **report)
-
-
-def _digest(module: AnsibleModule, reference: str, image_id: str) -> str:
-    """The registry digest (sha256:...) of the container's image: its repository's, else the first one.
-
-    "" for an image that never came from a registry (built, or loaded from an archive).
-    """
-    rc, out, _ = module.run_command(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image_id])
-    digests = (json.loads(out) or []) if rc == 0 else []
-    repository = repository_of(reference)
-    chosen = next((d for d in digests if d.partition("@")[0] == repository), digests[0] if digests else "")
-    return chosen.partition("@")[2]
-
-
-def repository_of(reference: str) -> str:
-    """An image reference without its tag and digest."""
-    name = reference.partition("@")[0]
-    head, colon, tag = name.rpartition(":")
-    return head if colon and "/" not in tag else name
 
 
 def _read(path: str) -> str:
