@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from ibgw_ops.errors import ExitCode
 
 # Task files whose failures mean "your input is wrong": they run before any task that changes a host.
-INPUT_CHECK_TASK_FILES = frozenset({"validate.yml", "validate_instance.yml", "credentials.yml"})
+INPUT_CHECK_TASK_FILES = frozenset({"validate.yml", "credentials.yml"})
 # How the ib_gateway role begins the messages of failures that have an exit code of their own.
 FAILURE_PREFIXES = {
     "BAD INPUT:": ExitCode.BAD_INPUT,

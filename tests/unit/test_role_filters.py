@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,79 @@ def test_the_filters_are_registered_under_the_role_s_prefix(plugin):
     names = plugin.FilterModule().filters()
     assert all(name.startswith("ib_gateway_") for name in names)
     assert names["ib_gateway_secret_files"] is plugin.secret_files
+
+
+def good_instance(**settings: Any) -> dict[str, Any]:
+    instance = {"name": "live", "mode": "live", "api_port": 4001, "vnc_port": 5900, "restart_policy": "always",
+                "existing_session_detected_action": "primary", "auto_restart_time": "11:45 PM", "max_lifetime": 0,
+                "bind_address": "127.0.0.1", "image": "gnzsnz/ib-gateway:10.45.1j", "stop_grace_period": 120,
+                "java_heap_size": 768, "nofile": 10000, "twofa_exit_interval": 60, "auto_logoff_time": "",
+                "time_zone": "America/New_York", "cold_restart": "", "master_client_id": "", "extra_env": {}}
+    return {**instance, **settings}
+
+
+WINDOW = {"time_zone": "America/New_York", "days": ["mon", "fri"], "start": "09:30", "end": "16:00"}
+SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
+
+
+def errors(plugin: ModuleType, instances: list[dict[str, Any]], *, full: bool = True, **settings: Any) -> list[str]:
+    given = {"protected_window": WINDOW, "signin_schedule": SCHEDULE, "target": "all",
+             "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "instances": full, **settings}
+    return list(plugin.setting_errors(instances, given))
+
+
+PAPER = {"name": "paper", "mode": "paper", "api_port": 4002, "vnc_port": 5901, "restart_policy": "no"}
+
+
+def test_good_settings_have_no_errors(plugin):
+    assert errors(plugin, [good_instance(), good_instance(**PAPER)]) == []
+    assert errors(plugin, [good_instance()], protected_window={}) == []
+
+
+@pytest.mark.parametrize(("instances", "settings", "expected"), [
+    ([good_instance(), good_instance(api_port=4002, vnc_port=5901)], {}, "names unique"),
+    ([good_instance(name="Live_1")], {}, "got ['Live_1']"),
+    ([], {}, "ib_gateway_instances[].name: at least one instance"),
+    ([good_instance(), good_instance(**{**PAPER, "api_port": 4001})], {}, "got api_port [4001, 4001]"),
+    ([good_instance(api_port=70000)], {}, "ib_gateway_instances[].api_port / vnc_port: each must be 1-65535"),
+    ([good_instance(**{**PAPER, "restart_policy": "always"})], {}, "ib_gateway_instances[paper].restart_policy"),
+    ([good_instance(image="gnzsnz/ib-gateway:latest")], {}, "floating tags latest/stable are refused"),
+    ([good_instance(image="gnzsnz/ib-gateway")], {}, "ib_gateway_instances[live].image"),
+    ([good_instance(bind_address="10.0.0.300")], {}, "ib_gateway_instances[live].bind_address"),
+    ([good_instance(auto_restart_time="9:30 PM")], {}, "ib_gateway_instances[live].auto_restart_time"),
+    ([good_instance(max_lifetime=5)], {}, "max_lifetime 0 (off) or >= 60 (s, got 5)"),
+    ([good_instance(stop_grace_period="30")], {}, "stop_grace_period >= 90 (s, got 30)"),
+    ([good_instance(time_zone="Not a zone!")], {}, "time_zone a TZ name such as America/New_York"),
+    ([good_instance(cold_restart="7:00")], {}, "cold_restart \"HH:MM\""),
+    ([good_instance(extra_env={"TWS_PASSWORD": "x"})], {}, "ib_gateway_instances[live].extra_env"),
+    ([good_instance(extra_env={"lower": "x"})], {}, "ib_gateway_instances[live].extra_env"),
+    ([good_instance(extra_env={"NOTE": "it's"})], {}, "no quotes or newlines in values"),
+    ([good_instance()], {"protected_window": {**WINDOW, "start": "9:30"}}, "ib_gateway_protected_window: {} or"),
+    ([good_instance()], {"protected_window": {**WINDOW, "days": ["monday"]}}, "(got {'time_zone'"),
+    ([good_instance()], {"protected_window": {**WINDOW, "days": []}}, "ib_gateway_protected_window: {} or"),
+    ([good_instance()], {"signin_schedule": {**SCHEDULE, "day": "sunday"}}, "ib_gateway_signin_schedule: {day"),
+    ([good_instance()], {"target": "demo"}, "ib_gateway_target: 'demo' matches no instance (allowed: all, live)."),
+])
+def test_each_bad_setting_is_named_with_what_is_allowed(plugin, instances, settings, expected):
+    found = errors(plugin, instances, **settings)
+    assert len(found) == 1
+    assert expected in found[0]
+
+
+def test_every_problem_is_reported_at_once_and_lifecycle_actions_skip_instance_settings(plugin):
+    broken = [good_instance(image="x:latest", time_zone="?"), {**good_instance(**PAPER), "api_port": None}]
+    assert len(errors(plugin, broken)) == 3
+    assert len(errors(plugin, broken, full=False)) == 1
+    lacking = {key: value for key, value in good_instance().items() if key != "restart_policy"}
+    assert errors(plugin, [lacking], full=False) == [
+        "ib_gateway_mode_defaults: an overridden dict lacks 'restart_policy' for instances ['live']; give every mode "
+        "all of api_port, vnc_port, restart_policy, existing_session_detected_action, auto_restart_time, "
+        "max_lifetime, or set the key on the instance."]
+
+
+def test_a_target_selects_by_name_or_mode(plugin):
+    instances = [good_instance(), good_instance(**PAPER), good_instance(**{**PAPER, "name": "paper2"})]
+    assert [i["name"] for i in plugin.select(instances, "paper")] == ["paper", "paper2"]
+    assert [i["name"] for i in plugin.select(instances, "paper2")] == ["paper2"]
+    assert len(plugin.select(instances, "all")) == 3
+    assert plugin.select(instances, "nosuch") == []
