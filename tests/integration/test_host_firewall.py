@@ -243,3 +243,15 @@ def test_an_empty_list_denies_every_source(firewall):
     # Clients on the VM itself are not forwarded, so the role's own readiness probe still answers.
     status = lab.playbook("status.yml", "-e", "ib_gateway_target=paper")
     assert status.returncode == 0 and '"probe": "ready"' in status.stdout, status.stdout
+
+
+def test_runs_at_once_take_turns_and_leave_the_rules_whole(firewall):
+    lab = firewall.lab
+    script = "/usr/local/sbin/ibgw-api-firewall"
+    # Eight applies at once, as from several deploys to one host: each waits for the lock, none sees another's
+    # scratch chain, and the rules stay as configured.
+    before = rules(lab)
+    outcome = lab.ssh(f"for i in 1 2 3 4 5 6 7 8; do ({script} apply >/dev/null 2>&1; echo rc=$?) & done; wait")
+    assert sorted(outcome.split()) == ["rc=0"] * 8, outcome
+    assert rules(lab) == before
+    assert f"{CHAIN}-NEXT" not in lab.ssh("iptables -S")
