@@ -1,4 +1,6 @@
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,17 @@ def test_a_missing_or_broken_file_is_bad_input(tmp_path: Path):
 def test_the_endpoint_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv(settings.ENDPOINT_ENV, "http://127.0.0.1:9/")
     assert settings.parse(EXAMPLE).compute_endpoint == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize("verb", [["provision", "--plan"], ["destroy", "--yes"]])
+def test_bad_settings_are_refused_before_the_google_libraries_load(tmp_path: Path, verb: list[str]):
+    bad = copy.deepcopy(EXAMPLE)
+    bad["zone"] = "Moon-1"
+    (tmp_path / "gcp.yml").write_text(yaml.safe_dump(bad))
+    (tmp_path / "hosts.yml").write_text("all: {}\n")
+    script = ("import sys; from ibgw_ops.cli import main; code = main(sys.argv[1:]); "
+              "print(code, any(name.startswith(('google.cloud', 'google.api_core')) for name in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script, "-i", str(tmp_path), *verb],
+                            capture_output=True, text=True, check=False, timeout=60)
+    assert result.stdout.split() == [str(int(ExitCode.BAD_INPUT)), "False"], result.stdout + result.stderr
+    assert "zone" in result.stderr

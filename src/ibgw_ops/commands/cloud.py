@@ -40,9 +40,9 @@ def register(verbs: Any) -> None:
 
 def provision(args: argparse.Namespace) -> int:
     """Create or reconcile the network, addresses, firewall rules and VM; write the inventory; deploy the VM."""
+    directory, settings, api = _open(args)
     from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
-    directory, settings, api = _open(args)
     if args.plan:
         print(f"plan for deployment '{settings.deployment}' in {settings.project}/{settings.zone}:")
         for step in cloud.plan(api, settings):
@@ -68,9 +68,9 @@ def provision(args: argparse.Namespace) -> int:
 
 def destroy(args: argparse.Namespace) -> int:
     """Delete every resource that provision created for this deployment (found by its mark), VM first."""
+    directory, settings, api = _open(args)
     from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
-    directory, settings, api = _open(args)
     found = cloud.owned(api, settings)
     if not found:
         print(f"nothing of deployment '{settings.deployment}' in {settings.project}")
@@ -86,10 +86,13 @@ def destroy(args: argparse.Namespace) -> int:
 
 
 def _open(args: argparse.Namespace) -> tuple[Path, GcpSettings, ComputeApi]:
-    """The inventory folder holding gcp.yml, its checked settings, and the Compute API they name."""
-    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+    """The inventory folder holding gcp.yml, its checked settings, and the Compute API they name.
 
+    The settings first: a bad one is refused before the Google libraries (about 2 s) are imported.
+    """
     path = inventory.resolve(args.inventory)
     directory = path if path.is_dir() else path.parent
     settings = load(directory)
+    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
     return directory, settings, ComputeApi(settings)
