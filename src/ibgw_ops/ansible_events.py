@@ -9,22 +9,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from pathlib import PurePath
 from typing import Any, TextIO
 
-from ibgw_ops.errors import ExitCode
+from ibgw_ops.errors import FAILURE_CLASSES, ExitCode
 
-# Task files whose failures mean "your input is wrong": they run before any task that changes a host.
-INPUT_CHECK_TASK_FILES = frozenset({"validate.yml", "credentials.yml"})
-# How the ib_gateway role begins the messages of failures that have an exit code of their own.
-FAILURE_PREFIXES = {
-    "BAD INPUT:": ExitCode.BAD_INPUT,
-    "NOT READY:": ExitCode.NOT_READY,
-    "SESSION TAKEN:": ExitCode.SESSION_TAKEN,
-    "2FA NOT APPROVED:": ExitCode.TWOFA_TIMEOUT,
-    "LOGIN FAILED:": ExitCode.LOGIN_FAILED,
-    "PROTECTED WINDOW:": ExitCode.PROTECTED_WINDOW,
-}
 # Debug messages shaped {"ibgw_<kind>": {...}} are results for the CLI to show (status rows, ready gateways).
 PAYLOAD_PREFIX = "ibgw_"
 # Bookkeeping actions whose "ok" would only clutter the progress lines (their failures are still shown).
@@ -114,11 +102,11 @@ class EventLog:
 
 
 def _classify(data: dict[str, Any], res: dict[str, Any]) -> ExitCode:
-    task_file = PurePath(str(data.get("task_path", "")).rsplit(":", 1)[0]).name
-    if task_file in INPUT_CHECK_TASK_FILES or str(data.get("task_action", "")).endswith("validate_argument_spec"):
+    """The failure's class from its message ("<CLASS>: ..."); a role's argument_specs refusal is bad input."""
+    if str(data.get("task_action", "")).endswith("validate_argument_spec"):
         return ExitCode.BAD_INPUT
-    message = str(res.get("msg", ""))
-    return next((code for prefix, code in FAILURE_PREFIXES.items() if message.startswith(prefix)), ExitCode.FAILED)
+    failure_class = str(res.get("msg", "")).partition(": ")[0]
+    return FAILURE_CLASSES.get(failure_class, ExitCode.FAILED)
 
 
 def _message(res: dict[str, Any]) -> str:

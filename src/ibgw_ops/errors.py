@@ -25,6 +25,19 @@ class ExitCode(enum.IntEnum):
     ATTENTION = 10
 
 
+# The failure classes of playbook runs: a failing task's message begins "<CLASS>: ", and the class decides the exit
+# code. Roles and modules use these words only (tests/unit/test_failure_classes.py checks every role's messages).
+FAILURE_CLASSES = {
+    "BAD INPUT": ExitCode.BAD_INPUT,
+    "START FAILED": ExitCode.FAILED,
+    "NOT READY": ExitCode.NOT_READY,
+    "SESSION TAKEN": ExitCode.SESSION_TAKEN,
+    "2FA NOT APPROVED": ExitCode.TWOFA_TIMEOUT,
+    "LOGIN FAILED": ExitCode.LOGIN_FAILED,
+    "PROTECTED WINDOW": ExitCode.PROTECTED_WINDOW,
+}
+
+
 class OpsError(Exception):
     """A failure the operator can act on: a message and the exit code that classifies it."""
 

@@ -120,9 +120,13 @@ def test_the_vault_password_goes_to_the_prompt_only(fake, monkeypatch):
     ([{"event": "runner_on_unreachable", "event_data": {"host": "gw1", "task": "Check", "res": {
         "msg": "Failed to connect to the host via ssh: Connection refused"}}}, stats(dark=1)],
      ExitCode.UNREACHABLE, ["gw1", "Connection refused"]),
-    ([failed("ib_gateway_target: 'demo' matches no instance (allowed: all, live, paper).",
+    ([failed("BAD INPUT: ib_gateway_target: 'demo' matches no instance (allowed: all, live, paper).",
              path="/x/roles/ib_gateway/tasks/validate.yml:40"), stats(failures=1)], ExitCode.BAD_INPUT,
      ["ib_gateway_target", "allowed: all, live, paper"]),
+    # The class is in the message, never in the task file's name.
+    ([failed("no such file", path="/x/roles/ib_gateway/tasks/validate.yml:40"), stats(failures=1)],
+     ExitCode.FAILED, ["no such file"]),
+    ([failed("UNKNOWN CLASS: something"), stats(failures=1)], ExitCode.FAILED, ["UNKNOWN CLASS: something"]),
     ([failed("non-zero return code", stderr="line one\nno space left on device"), stats(failures=1)],
      ExitCode.FAILED, ["non-zero return code: no space left on device"]),
     ([failed("SESSION TAKEN: gateway paper: container stopped"), stats(failures=1)], ExitCode.SESSION_TAKEN,
