@@ -3,6 +3,8 @@ message naming the field and the allowed values, and leaves the lab VM exactly a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +172,12 @@ CASES = [
     case("credentials-bad-secret-name", "deploy", "ib_gateway_credentials: paper.password_secret",
          "must be a Secret Manager version name, projects/<project id or number>/secrets/<secret id>/versions/",
          host_vars={"ib_gateway_credentials_file": f"{TMP}/bad-secret-credentials.yml"}),
+    case("credentials-file-not-yaml", "deploy", "ib_gateway_credentials_file: '{tmp}/broken-credentials.yml' cannot "
+         "be read as YAML", "ANSIBLE_VAULT_PASSWORD_FILE",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/broken-credentials.yml"}),
+    case("credentials-vault-without-password", "deploy", "ib_gateway_credentials_file: '{tmp}/vault-credentials.yml'",
+         ("a vault-encrypted file needs the vault password", "ANSIBLE_VAULT_PASSWORD_FILE"),
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/vault-credentials.yml"}),
 ]
 
 
@@ -201,6 +209,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path = tmp / name
         path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))
         path.chmod(0o600)
+    (tmp / "broken-credentials.yml").write_text("ib_gateway_credentials: {live: [unclosed\n")
+    vault_password = tmp / "vault-password"
+    vault_password.write_text("not-given-to-the-cli\n")
+    subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file",
+                    str(vault_password), "--output", str(tmp / "vault-credentials.yml"),
+                    str(tmp / "only-live-credentials.yml")], check=True, capture_output=True)
     return tmp
 
 
