@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The credentials entry's keys that hold a password, each with the secret file it becomes.
 PASSWORD_FILES = {"password": "tws_password", "vnc_password": "vnc_password"}
@@ -27,6 +28,7 @@ ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
 CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
 CLOCK_FIELDS = ("auto_restart_time", "auto_logoff_time")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+MODES = ("live", "paper")
 # Keys every instance needs from its mode (ib_gateway_mode_defaults) or itself.
 MODE_KEYS = ("api_port", "vnc_port", "restart_policy", "existing_session_detected_action", "auto_restart_time",
              "max_lifetime")
@@ -117,6 +119,17 @@ def _matches(pattern: re.Pattern[str], value: object) -> bool:
     return pattern.match(str(value)) is not None
 
 
+def _zone(value: object) -> bool:
+    """An IANA time zone this machine's zone database knows (America/NewYork passes a pattern, not this)."""
+    if not _matches(ZONE, value):
+        return False
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[str]:
     """Every problem with the resolved instances and the role's settings, one message per check that fails.
 
@@ -149,6 +162,11 @@ def _instance_set_errors(instances: list[Mapping[str, Any]]) -> list[str]:
     if not names or len(set(map(str, names))) != len(names) or not all(_matches(NAME, name) for name in names):
         errors.append("ib_gateway_instances[].name: at least one instance; names unique, 1-31 lowercase letters, "
                       f"digits or dashes, starting with a letter (got {names}).")
+    for instance in instances:
+        if instance.get("name") in MODES and instance.get("mode") != instance.get("name"):
+            errors.append(f"ib_gateway_instances[{instance['name']}].mode: an instance named {instance['name']} must "
+                          f"have mode {instance['name']} (got '{instance.get('mode')}'): cron's paper-up would start "
+                          f"it by its name; give it a name of its own, such as {instance.get('mode')}-2.")
     for key in MODE_KEYS:
         lacking = [instance.get("name") for instance in instances if key not in instance]
         if lacking:
@@ -166,12 +184,12 @@ def _instance_set_errors(instances: list[Mapping[str, Any]]) -> list[str]:
 def _calendar_errors(window: object, schedule: object) -> list[str]:
     window_ok = isinstance(window, Mapping) and (window == {} or (
         sorted(window) == ["days", "end", "start", "time_zone"]
-        and _matches(ZONE, window["time_zone"]) and _matches(HHMM, window["start"])
+        and _zone(window["time_zone"]) and _matches(HHMM, window["start"])
         and _matches(HHMM, window["end"])
         and isinstance(window["days"], list) and len(window["days"]) > 0
         and all(day in DAYS for day in window["days"])))
     schedule_ok = isinstance(schedule, Mapping) and schedule.get("day", "") in DAYS and _matches(
-        HHMM, schedule.get("time", "")) and _matches(ZONE, schedule.get("time_zone", ""))
+        HHMM, schedule.get("time", "")) and _zone(schedule.get("time_zone", ""))
     if window_ok and schedule_ok:
         return []
     days = ", ".join(DAYS)
@@ -209,7 +227,7 @@ def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> lis
             errors.append(f'{where}.{key}: "hh:mm AM" or "hh:mm PM" with a two-digit hour 01-12, as IBC reads it '
                           f'(for example "09:30 PM", not "9:30 PM"), or empty (got \'{instance[key]}\').')
     cold_restart, master = instance["cold_restart"], instance["master_client_id"]
-    if not (_matches(ZONE, instance["time_zone"]) and (cold_restart == "" or _matches(HHMM, cold_restart))
+    if not (_zone(instance["time_zone"]) and (cold_restart == "" or _matches(HHMM, cold_restart))
             and re.match(r"^[0-9]*$", str(master))):
         errors.append(f"{where}: time_zone a TZ name such as America/New_York (got '{instance['time_zone']}'); "
                       f"cold_restart \"HH:MM\" (24-hour, Sundays only) or empty (got '{cold_restart}'); "
