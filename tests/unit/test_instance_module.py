@@ -124,9 +124,11 @@ def test_the_vnc_password_file_goes_when_vnc_is_off(tmp_path):
 
 @pytest.mark.parametrize("dest", ["../compose.yaml", "restart-pending", "a/b", ""])
 def test_a_file_outside_the_instance_directory_is_refused(tmp_path, dest):
-    result = apply(tmp_path, files=[{"dest": dest, "content": "x", "mode": "0640"}])
+    result = apply(tmp_path, files=[{"dest": "compose.yaml", "content": "x", "mode": "0640"},
+                                    {"dest": dest, "content": "x", "mode": "0640"}])
     assert result["failed"] is True
     assert "files[].dest must be a plain file name" in result["msg"]
+    assert not (tmp_path / "opt").exists()
 
 
 def test_a_symlink_in_place_of_a_file_is_refused_not_followed(tmp_path):

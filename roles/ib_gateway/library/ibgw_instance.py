@@ -148,6 +148,9 @@ class Instance:
 def run(module: AnsibleModule) -> dict[str, Any]:
     """Directories, files, jts.ini, the VNC password file, then the marker as the container's state requires."""
     params = module.params
+    for name in (str(entry["dest"]) for entry in params["files"]):
+        if os.path.basename(name) != name or name in {"", ".", "..", MARKER}:
+            module.fail_json(msg=f"gateway {params['name']}: files[].dest must be a plain file name (got '{name}')")
     instance = Instance(module)
     uid = params["uid"]
     instance.directory(params["root"], 0, 0o755)
@@ -155,11 +158,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     instance.directory(instance.path("secrets"), uid, 0o700)
     instance.directory(instance.path("settings"), uid, 0o700)
     for entry in params["files"]:
-        name = str(entry["dest"])
-        if os.path.basename(name) != name or name in {"", ".", "..", MARKER}:
-            module.fail_json(msg=f"gateway {params['name']}: files[].dest must be a plain file name (got '{name}')")
-        instance.file(instance.path(name), str(entry["content"]).encode(), 0, int(str(entry["mode"]), 8),
-                      restart=bool(entry.get("restart", True)))
+        instance.file(instance.path(str(entry["dest"])), str(entry["content"]).encode(), 0,
+                      int(str(entry["mode"]), 8), restart=bool(entry.get("restart", True)))
     instance.time_zone(params["time_zone"])
     if not params["vnc_enabled"]:
         instance.remove(instance.path("secrets", "vnc_password"), restart=True)
