@@ -7,14 +7,31 @@ looked at by name: no filter returns or formats a value, only instance names, ke
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+
+def _session_clock() -> ModuleType:
+    """The role's session_clock (module_utils): days, times, zones and windows mean here what they mean on the VM."""
+    path = Path(__file__).resolve().parent.parent / "module_utils" / "session_clock.py"
+    spec = importlib.util.spec_from_file_location("ib_gateway_session_clock", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    if not hasattr(module, "Window"):
+        spec.loader.exec_module(module)
+    return module
+
+
+session_clock = _session_clock()
 # The credentials entry's keys that hold a password, each with the secret file it becomes.
 PASSWORD_FILES = {"password": "tws_password", "vnc_password": "vnc_password"}
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS = list(session_clock.DAYS)
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"^({OCTET}\.){{3}}{OCTET}$")
@@ -22,8 +39,7 @@ IMAGE = re.compile(r"^[a-z0-9]+(([._-]|__|/|:[0-9]+/)[a-z0-9]+)*(:[A-Za-z0-9_][A
                    r"(@sha256:[0-9a-f]{64})?$")
 PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 FLOATING = re.compile(r":(latest|stable|edge)$")
-HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
-ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+HHMM = session_clock.CLOCK_PATTERN
 # IBC parses AutoRestartTime and AutoLogoffTime as "hh:mm a": a two-digit hour 01-12 ("09:30 PM", never "9:30 PM").
 CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
 CLOCK_FIELDS = ("auto_restart_time", "auto_logoff_time")
@@ -120,12 +136,10 @@ def _matches(pattern: re.Pattern[str], value: object) -> bool:
 
 
 def _zone(value: object) -> bool:
-    """An IANA time zone this machine's zone database knows (America/NewYork passes a pattern, not this)."""
-    if not _matches(ZONE, value):
-        return False
+    """An IANA time zone this machine's zone database knows (America/NewYork looks like one, and is not)."""
     try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+        session_clock.zone(value)
+    except ValueError:
         return False
     return True
 
@@ -181,13 +195,17 @@ def _instance_set_errors(instances: list[Mapping[str, Any]]) -> list[str]:
     return errors
 
 
+def _parses(parse: Any, value: object) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _calendar_errors(window: object, schedule: object) -> list[str]:
     window_ok = isinstance(window, Mapping) and (window == {} or (
-        sorted(window) == ["days", "end", "start", "time_zone"]
-        and _zone(window["time_zone"]) and _matches(HHMM, window["start"])
-        and _matches(HHMM, window["end"])
-        and isinstance(window["days"], list) and len(window["days"]) > 0
-        and all(day in DAYS for day in window["days"])))
+        sorted(window) == ["days", "end", "start", "time_zone"] and _parses(session_clock.Window.parse, dict(window))))
     schedule_ok = isinstance(schedule, Mapping) and schedule.get("day", "") in DAYS and _matches(
         HHMM, schedule.get("time", "")) and _zone(schedule.get("time_zone", ""))
     if window_ok and schedule_ok:
