@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ibgw_ops.paths import ansible_command
+from tests.support.layout import PLAYBOOKS, ROOT
 
 # Lab VM names; a second checkout working at the same time sets its own (IBGW_TEST_LAB_PREFIX=ibgw-mine).
 LAB_PREFIX = os.environ.get("IBGW_TEST_LAB_PREFIX", "ibgw-test")
@@ -45,10 +46,8 @@ class Lab:
 
     def playbook(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a playbook with plain ansible-playbook, as an SRE would."""
-        root = Path(__file__).parents[1]
-        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory),
-                   str(root / "playbooks" / name), *args]
-        return subprocess.run(command, cwd=root, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
+        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory), str(PLAYBOOKS / name), *args]
+        return subprocess.run(command, cwd=ROOT, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
                               capture_output=True, text=True, check=False, timeout=900)
 
     def converge(self, *args: str) -> subprocess.CompletedProcess[str]:

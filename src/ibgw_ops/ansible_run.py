@@ -25,7 +25,7 @@ from ibgw_ops.alerts import Alert
 from ibgw_ops.ansible_events import EventLog, HostFailure
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
-from ibgw_ops.paths import data_dir, search_path, state_dir
+from ibgw_ops.paths import data_dir, playbook_path, search_path, state_dir
 
 VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
 # ansible-playbook's words when the inventory and --limit leave it no host: it exits 1 before any play starts.
@@ -90,7 +90,7 @@ class PlaybookRunner:
 
     def run(self, playbook: str, extravars: Mapping[str, Any] | None = None, *, check: bool = False,
             cancellable: bool = True) -> RunOutcome:
-        """Run ``playbooks/<playbook>``; a teardown passes ``cancellable=False`` so a signal cannot cut it short."""
+        """Run a playbook of the collection; a teardown passes ``cancellable=False`` so no signal cuts it short."""
         import ansible_runner  # noqa: PLC0415 - heavy, and only verbs that run playbooks need it
 
         events = EventLog(progress=sys.stderr if self.interactive and not self.verbosity else None,
@@ -103,7 +103,7 @@ class PlaybookRunner:
             runner = ansible_runner.run(
                 private_data_dir=str(private),
                 project_dir=str(data_dir()),
-                playbook=str(data_dir() / "playbooks" / playbook),
+                playbook=str(playbook_path(playbook)),
                 inventory=str(self.inventory),
                 extravars=dict(extravars or {}),
                 envvars=self._envvars(),

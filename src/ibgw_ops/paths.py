@@ -1,4 +1,4 @@
-"""Where ibgw-ops keeps its state and finds the playbooks, roles and inventories it ships."""
+"""Where ibgw-ops keeps its state and finds the collection (roles, playbooks, modules) and inventories it ships."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path
 
 STATE_DIR_ENV = "IBGW_OPS_STATE_DIR"
+# The collection ibgw_ops.gateway, relative to data_dir(): ansible.cfg there puts it on the collections path.
+COLLECTION = Path("ansible_collections", "ibgw_ops", "gateway")
 
 
 def state_dir() -> Path:
@@ -20,7 +22,7 @@ def state_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """The folder holding ``playbooks/``, ``roles/`` and ``inventory/``.
+    """The folder holding ``ansible.cfg``, the collection and ``inventory/``.
 
     A wheel carries them inside the package (``ibgw_ops/data``); an editable install of a checkout has
     them at the repository's top level instead.
@@ -29,6 +31,11 @@ def data_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2]
+
+
+def playbook_path(name: str) -> Path:
+    """A playbook of the shipped collection, by file name (``site.yml``)."""
+    return data_dir() / COLLECTION / "playbooks" / name
 
 
 def ansible_command(name: str) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ibgw_ops import session_clock
 from ibgw_ops.errors import BadInput
+from ibgw_ops.on_host import session_clock
 
 COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "image", "digest")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ibgw_ops import tws_probe
 from ibgw_ops.errors import ExitCode
+from ibgw_ops.on_host import tws_probe
 from tests.integration.leaks import processes
 from tests.lab import Lab
 

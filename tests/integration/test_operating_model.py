@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ibgw_ops import alerts, session_clock
+from ibgw_ops import alerts
 from ibgw_ops.errors import ExitCode
+from ibgw_ops.on_host import session_clock
 from tests.integration.leaks import processes
 from tests.lab import Lab, wait_for
 from tests.webhook import Receiver

@@ -10,10 +10,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROLE = Path(__file__).parents[2] / "roles" / "ib_gateway"
-# Ansible ships the role's module_utils with the module; here they join ansible.module_utils' search path.
-BOOT = ("import ansible.module_utils as m, runpy, sys; sys.argv[0] = sys.argv.pop(1); "
-        "m.__path__.append(sys.argv.pop(1)); runpy.run_path(sys.argv[0], run_name='__main__')")
+from tests.support.layout import MODULES, ROOT
+
+# Ansible ships the collection's module_utils with the module; here the checkout's collection is importable.
+BOOT = ("import runpy, sys; sys.argv[0] = sys.argv.pop(1); sys.path.insert(0, sys.argv.pop(1)); "
+        "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
 def run_module(name: str, arguments: dict[str, Any], workdir: Path, *,
@@ -21,8 +22,7 @@ def run_module(name: str, arguments: dict[str, Any], workdir: Path, *,
     """The module's process, given arguments in a file as Ansible's module wrapper gives them."""
     args_file = workdir / f"{name}-args-{uuid.uuid4().hex}.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
-    return subprocess.run([sys.executable, "-c", BOOT, str(ROLE / "library" / f"{name}.py"),
-                           str(ROLE / "module_utils"), str(args_file)],
+    return subprocess.run([sys.executable, "-c", BOOT, str(MODULES / f"{name}.py"), str(ROOT), str(args_file)],
                           capture_output=True, text=True, check=False, timeout=60, env=env or dict(os.environ))
 
 

@@ -11,8 +11,7 @@ import pytest
 import yaml
 
 from ibgw_ops.paths import ansible_command
-
-ROOT = Path(__file__).parents[2]
+from tests.support.layout import ROOT
 
 
 def choose(tmp_path: Path, distribution: str, major: str, source: str) -> subprocess.CompletedProcess[str]:
@@ -20,14 +19,15 @@ def choose(tmp_path: Path, distribution: str, major: str, source: str) -> subpro
              "distribution_version": f"{major}.1", "distribution_release": "any"}
     play = [{"name": "Choose", "hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": [
         {"name": "Pretend to be the release", "ansible.builtin.set_fact": {"ansible_facts": facts}},
-        {"name": "Choose", "ansible.builtin.include_role": {"name": "docker_engine", "tasks_from": "choose_source"},
+        {"name": "Choose",
+         "ansible.builtin.include_role": {"name": "ibgw_ops.gateway.docker_engine", "tasks_from": "choose_source"},
          "vars": {"docker_engine_source": source}},
         {"name": "Show", "ansible.builtin.debug": {"msg": "chosen={{ docker_engine_effective_source }}"}},
     ]}]
     playbook = tmp_path / "choose.yml"
     playbook.write_text(yaml.safe_dump(play))
     return subprocess.run([ansible_command("ansible-playbook"), "-i", "localhost,", str(playbook)],
-                          env={"ANSIBLE_ROLES_PATH": str(ROOT / "roles"), "PATH": "/usr/bin:/bin",
+                          env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                "ANSIBLE_LOCALHOST_WARNING": "False"},
                           capture_output=True, text=True, check=False, timeout=120)
 

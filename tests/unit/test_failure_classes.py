@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ibgw_ops.errors import FAILURE_CLASSES
+from tests.support.layout import MODULES, ROLES
 
-ROLES = Path(__file__).parents[2] / "roles"
 # "<CLASS>: " at the start of a message: capitals, digits and spaces.
 CLASS = re.compile(r"^([A-Z0-9][A-Z0-9 ]*[A-Z]): ")
 
@@ -54,7 +54,7 @@ def test_the_start_failures_the_role_maps_are_known_classes():
 
 
 def test_the_modules_messages_use_known_classes():
-    used = {match for path in ROLES.glob("*/library/*.py")
+    used = {match for path in MODULES.glob("*.py")
             for match in re.findall(r'msg=f?"([A-Z0-9][A-Z0-9 ]*[A-Z]): ', path.read_text())}
     assert used, "the modules report classed failures (BAD INPUT, PROTECTED WINDOW)"
     assert used <= set(FAILURE_CLASSES)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ibgw_ops import gateway_log
+from ibgw_ops.on_host import gateway_log
 
 
 def ibc(text: str, second: int = 0) -> str:

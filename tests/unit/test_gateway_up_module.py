@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ibgw_ops import gateway_log, tws_probe
+from ibgw_ops.on_host import gateway_log, tws_probe
+from tests.support.layout import MODULE_UTILS_PACKAGE, MODULES
 
-MODULE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "library" / "ibgw_gateway_up.py"
+MODULE = MODULES / "ibgw_gateway_up.py"
 SOCAT = "2024/02/08 01:58:53 socat[24204] E connect(5, AF=2 127.0.0.1:4002, 16): Connection refused"
 # The fake docker: the container's state, its log (one "time.time()<TAB>line" a line) and the commands sent to IBC.
 FAKE_DOCKER = f"""#!{sys.executable}
@@ -98,8 +99,8 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
 @pytest.fixture
 def module(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The module file imported as Ansible ships it, its module_utils being the package's modules."""
-    monkeypatch.setitem(sys.modules, "ansible.module_utils.gateway_log", gateway_log)
-    monkeypatch.setitem(sys.modules, "ansible.module_utils.tws_probe", tws_probe)
+    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_log", gateway_log)
+    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.tws_probe", tws_probe)
     spec = importlib.util.spec_from_file_location("ibgw_gateway_up", MODULE)
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)

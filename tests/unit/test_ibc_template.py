@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
-TEMPLATE = Path(__file__).parents[2] / "roles" / "ib_gateway" / "templates" / "ibc-config.ini.tmpl.j2"
+from tests.support.layout import ROLES
+
+TEMPLATE = ROLES / "ib_gateway" / "templates" / "ibc-config.ini.tmpl.j2"
 # The image's template (v10.45.1j-stable) feeds BYPASS_WARNING into these nine keys.
 BYPASS_KEYS = ("BypassOrderPrecautions", "BypassBondWarning", "BypassNegativeYieldToWorstConfirmation",
                "BypassCalledBondWarning", "BypassSameActionPairTradeWarning", "BypassPriceBasedVolatilityRiskWarning",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-PLUGIN = Path(__file__).parents[2] / "roles" / "ib_gateway" / "filter_plugins" / "ib_gateway_settings.py"
+from tests.support.layout import FILTERS
+
+PLUGIN = FILTERS / "ib_gateway_settings.py"
 SECRET = "projects/p-12345/secrets/ibkr/versions/1"
 PATTERN = r"^projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]+/versions/(latest|[1-9][0-9]*)$"
 

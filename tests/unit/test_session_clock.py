@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ibgw_ops import session_clock
-from ibgw_ops.session_clock import LiveSession, Window
+from ibgw_ops.on_host import session_clock
+from ibgw_ops.on_host.session_clock import LiveSession, Window
 
 NY = ZoneInfo("America/New_York")
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ibgw_ops import tws_probe
+from ibgw_ops.on_host import tws_probe
 from tests.conftest import free_port
 from tests.tws import RawClient
 

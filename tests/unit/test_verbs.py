@@ -14,7 +14,7 @@ import pytest
 
 from ibgw_ops import cli
 from ibgw_ops.errors import ExitCode
-from ibgw_ops.paths import data_dir
+from ibgw_ops.paths import data_dir, playbook_path
 from tests.unit.fake_runner import FakeRunner, failed, ok, stats
 
 READY = {"ibgw_ready": {"instance": "paper", "mode": "paper", "api_host": "10.0.0.5", "api_port": 4002,
@@ -67,7 +67,7 @@ def test_each_verb_runs_its_playbooks_with_its_extra_vars(fake, argv, expected):
     assert cli.main(argv) == ExitCode.OK
     assert fake.playbooks() == expected
     for call in fake.calls:
-        assert call["playbook"] == str(data_dir() / "playbooks" / Path(call["playbook"]).name)
+        assert call["playbook"] == str(playbook_path(Path(call["playbook"]).name))
         assert call["inventory"] == os.environ["IBGW_OPS_INVENTORY"]
         assert call["cmdline"] == ("--check --diff" if argv[:2] == ["deploy", "--check"] else None)
         assert call["quiet"] is True and call["suppress_env_files"] is True

@@ -11,9 +11,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ibgw_ops import lifecycle, session_clock, status_report
+from ibgw_ops import lifecycle, status_report
 from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import add_force, announce_ready, open_runner, positive_int, runner_options, target_type
+from ibgw_ops.on_host import session_clock
 
 # IBKR Mobile's push stays valid about 3 minutes; the gateway needs up to a minute or two to show its login.
 DEFAULT_SIGNIN_TIMEOUT = 300

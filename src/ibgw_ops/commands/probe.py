@@ -9,8 +9,8 @@ import argparse
 import json
 from typing import Any
 
-from ibgw_ops import tws_probe
 from ibgw_ops.errors import BadInput, ExitCode
+from ibgw_ops.on_host import tws_probe
 
 
 def register(verbs: Any) -> None:

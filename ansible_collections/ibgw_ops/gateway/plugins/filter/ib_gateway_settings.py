@@ -1,0 +1,262 @@
+"""Jinja filters of the ib_gateway role: its instances resolved, its settings checked, its credentials sorted.
+
+Tested Python instead of Jinja programs in vars/main.yml, and one assert (validate.yml) that shows every problem
+at once. Credentials are only ever looked at by name: no filter returns or formats a value, only instance names,
+keys and file names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# The VM's own code (plugins/module_utils): days, times, zones and windows mean here what they mean on the VM.
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils import session_clock
+
+# The credentials entry's keys that hold a password, each with the secret file it becomes.
+PASSWORD_FILES = {"password": "tws_password", "vnc_password": "vnc_password"}
+DAYS = list(session_clock.DAYS)
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4 = re.compile(rf"^({OCTET}\.){{3}}{OCTET}$")
+IMAGE = re.compile(r"^[a-z0-9]+(([._-]|__|/|:[0-9]+/)[a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+                   r"(@sha256:[0-9a-f]{64})?$")
+PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
+FLOATING = re.compile(r":(latest|stable|edge)$")
+HHMM = session_clock.CLOCK_PATTERN
+# IBC parses AutoRestartTime and AutoLogoffTime as "hh:mm a": a two-digit hour 01-12 ("09:30 PM", never "9:30 PM").
+CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
+CLOCK_FIELDS = ("auto_restart_time", "auto_logoff_time")
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+MODES = ("live", "paper")
+# Keys every instance needs from its mode (ib_gateway_mode_defaults) or itself.
+MODE_KEYS = ("api_port", "vnc_port", "restart_policy", "existing_session_detected_action", "auto_restart_time",
+             "max_lifetime")
+
+
+def resolve_instances(instances: list[Mapping[str, Any]], defaults: Mapping[str, Any],
+                      mode_defaults: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every instance with its settings: its own keys over its mode's defaults over the role-wide defaults."""
+    return [{**defaults, **mode_defaults.get(str(instance.get("mode")), {}), **instance} for instance in instances]
+
+
+def _given(entry: Mapping[str, Any], key: str) -> bool:
+    value = entry.get(key)
+    return value is not None and len(str(value)) > 0
+
+
+def _entry(credentials: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    entry = credentials.get(name)
+    return entry if isinstance(entry, Mapping) else {}
+
+
+def missing_credentials(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
+    """Instances lacking a user id, or a password of either kind (a value or a Secret Manager version)."""
+    missing = []
+    for instance in instances:
+        entry = _entry(credentials, instance["name"])
+        if not (_given(entry, "user_id") and (_given(entry, "password") or _given(entry, "password_secret"))):
+            missing.append(instance["name"])
+    return missing
+
+
+def ambiguous_credentials(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
+    """"<instance>.<key>" for each password given both as a value and as a Secret Manager version."""
+    return [f"{instance['name']}.{key}" for instance in instances for key in PASSWORD_FILES
+            if _given(_entry(credentials, instance["name"]), key)
+            and _given(_entry(credentials, instance["name"]), f"{key}_secret")]
+
+
+def bad_secret_names(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any], pattern: str) -> list[str]:
+    """"<instance>.<key>_secret" for each Secret Manager version name that does not match the pattern."""
+    bad = []
+    for instance in instances:
+        entry = _entry(credentials, instance["name"])
+        for key in PASSWORD_FILES:
+            name = entry.get(f"{key}_secret")
+            if _given(entry, f"{key}_secret") and not (isinstance(name, str) and re.match(pattern, name)):
+                bad.append(f"{instance['name']}.{key}_secret")
+    return bad
+
+
+def vnc_instances(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
+    """The instances with a VNC password (a value or a Secret Manager version): VNC is on for them only."""
+    return [instance["name"] for instance in instances
+            if _given(_entry(credentials, instance["name"]), "vnc_password")
+            or _given(_entry(credentials, instance["name"]), "vnc_password_secret")]
+
+
+def secret_files(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each instance's secret files and where each comes from.
+
+    ``key`` is the credentials entry's key holding the password (``secret_manager`` false) or the Secret Manager
+    version name (``secret_manager`` true); a Secret Manager version wins over a value.
+    """
+    files = []
+    for instance in instances:
+        entry = _entry(credentials, instance["name"])
+        for key, file in PASSWORD_FILES.items():
+            if _given(entry, f"{key}_secret"):
+                files.append({"instance": instance["name"], "file": file, "key": f"{key}_secret",
+                              "secret_manager": True})
+            elif _given(entry, key):
+                files.append({"instance": instance["name"], "file": file, "key": key, "secret_manager": False})
+    return files
+
+
+def _int(value: object) -> int:
+    """Jinja's ``int`` filter: a number, else 0."""
+    try:
+        return int(str(value))
+    except ValueError:
+        try:
+            return int(float(str(value)))
+        except ValueError:
+            return 0
+
+
+def _matches(pattern: re.Pattern[str], value: object) -> bool:
+    return pattern.match(str(value)) is not None
+
+
+def _zone(value: object) -> bool:
+    """An IANA time zone this machine's zone database knows (America/NewYork looks like one, and is not)."""
+    try:
+        session_clock.zone(value)
+    except ValueError:
+        return False
+    return True
+
+
+def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[str]:
+    """Every problem with the resolved instances and the role's settings, one message per check that fails.
+
+    ``settings``: ``protected_window``,
+    ``signin_schedule``, ``target``, ``managed_env``, and ``instances`` (false: lifecycle actions, which use only
+    names, ports and the target; true: check and deploy, which also check each instance's own settings).
+    """
+    errors = _instance_set_errors(instances)
+    errors += _calendar_errors(settings["protected_window"], settings["signin_schedule"])
+    if settings["instances"]:
+        for instance in instances:
+            errors += _instance_errors(instance, settings["managed_env"])
+    if instances and not select(instances, str(settings["target"])):
+        allowed = list(dict.fromkeys([str(i.get("mode")) for i in instances] + [str(i["name"]) for i in instances]))
+        errors.append(f"ib_gateway_target: '{settings['target']}' matches no instance (allowed: all, "
+                      f"{', '.join(allowed)}).")
+    return errors
+
+
+def select(instances: list[Mapping[str, Any]], target: str) -> list[Mapping[str, Any]]:
+    """The instances an action acts on: ``target`` is "all", a mode, or an instance name."""
+    if target == "all":
+        return list(instances)
+    return [i for i in instances if i.get("name") == target or i.get("mode") == target]
+
+
+def _instance_set_errors(instances: list[Mapping[str, Any]]) -> list[str]:
+    errors = []
+    names = [instance.get("name") for instance in instances]
+    if not names or len(set(map(str, names))) != len(names) or not all(_matches(NAME, name) for name in names):
+        errors.append("ib_gateway_instances[].name: at least one instance; names unique, 1-31 lowercase letters, "
+                      f"digits or dashes, starting with a letter (got {names}).")
+    for instance in instances:
+        if instance.get("name") in MODES and instance.get("mode") != instance.get("name"):
+            errors.append(f"ib_gateway_instances[{instance['name']}].mode: an instance named {instance['name']} must "
+                          f"have mode {instance['name']} (got '{instance.get('mode')}'): cron's paper-up would start "
+                          f"it by its name; give it a name of its own, such as {instance.get('mode')}-2.")
+    for key in MODE_KEYS:
+        lacking = [instance.get("name") for instance in instances if key not in instance]
+        if lacking:
+            errors.append(f"ib_gateway_mode_defaults: an overridden dict lacks '{key}' for instances {lacking}; give "
+                          f"every mode all of {', '.join(MODE_KEYS)}, or set the key on the instance.")
+    api = [instance.get("api_port") for instance in instances]
+    vnc = [instance.get("vnc_port") for instance in instances]
+    ports = [_int(port) for port in api + vnc]
+    if any(not 1 <= port <= 65535 for port in ports) or len(set(ports)) != len(ports):
+        errors.append("ib_gateway_instances[].api_port / vnc_port: each must be 1-65535 and used once across the "
+                      f"host's instances (got api_port {api}, vnc_port {vnc}).")
+    return errors
+
+
+def _parses(parse: Any, value: object) -> bool:
+    try:
+        parse(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _calendar_errors(window: object, schedule: object) -> list[str]:
+    window_ok = isinstance(window, Mapping) and (window == {} or (
+        sorted(window) == ["days", "end", "start", "time_zone"] and _parses(session_clock.Window.parse, dict(window))))
+    schedule_ok = isinstance(schedule, Mapping) and schedule.get("day", "") in DAYS and _matches(
+        HHMM, schedule.get("time", "")) and _zone(schedule.get("time_zone", ""))
+    if window_ok and schedule_ok:
+        return []
+    days = ", ".join(DAYS)
+    return [f"ib_gateway_protected_window: {{}} or {{time_zone: an IANA name such as America/New_York, days: a list "
+            f"of {days}, start and end: 24-hour HH:MM}} (got {window}); ib_gateway_signin_schedule: {{day: one of "
+            f"{days}, time: HH:MM, time_zone: an IANA name}} (got {schedule})."]
+
+
+def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> list[str]:
+    name = instance["name"]
+    where = f"ib_gateway_instances[{name}]"
+    errors = []
+    if not _matches(IPV4, instance["bind_address"]):
+        errors.append(f"{where}.bind_address (default ib_gateway_bind_address): an IPv4 address, 127.0.0.1 or the "
+                      f"VM's internal IP (got '{instance['bind_address']}').")
+    image = str(instance["image"])
+    if not (_matches(IMAGE, image) and PINNED.search(image) and not FLOATING.search(image)):
+        errors.append(f"{where}.image (default ib_gateway_image): a full reference pinned to a version tag "
+                      "(repository:10.45.1j) or a digest (repository@sha256:...); floating tags latest/stable are "
+                      f"refused (got '{image}').")
+    if instance.get("mode") == "paper" and instance["restart_policy"] != "no":
+        errors.append(f'{where}.restart_policy: a paper instance must use "no" so that it never comes back after a '
+                      "reboot or a daemon restart and kicks the trader who shares its login "
+                      f"(got '{instance['restart_policy']}').")
+    max_lifetime = instance["max_lifetime"]
+    if not (_int(instance["stop_grace_period"]) >= 90 and _int(instance["java_heap_size"]) >= 256
+            and _int(instance["nofile"]) >= 1024 and _int(instance["twofa_exit_interval"]) >= 1
+            and re.match(r"^[0-9]+$", str(max_lifetime)) and (_int(max_lifetime) == 0 or _int(max_lifetime) >= 60)):
+        errors.append(f"{where}: stop_grace_period >= 90 (s, got {instance['stop_grace_period']}), java_heap_size "
+                      f">= 256 (MB, got {instance['java_heap_size']}), nofile >= 1024 (got {instance['nofile']}), "
+                      f"twofa_exit_interval >= 1 (s, got {instance['twofa_exit_interval']}), max_lifetime 0 (off) or "
+                      f">= 60 (s, got {max_lifetime}).")
+    for key in CLOCK_FIELDS:
+        if instance[key] != "" and not _matches(CLOCK, instance[key]):
+            errors.append(f'{where}.{key}: "hh:mm AM" or "hh:mm PM" with a two-digit hour 01-12, as IBC reads it '
+                          f'(for example "09:30 PM", not "9:30 PM"), or empty (got \'{instance[key]}\').')
+    cold_restart, master = instance["cold_restart"], instance["master_client_id"]
+    if not (_zone(instance["time_zone"]) and (cold_restart == "" or _matches(HHMM, cold_restart))
+            and re.match(r"^[0-9]*$", str(master))):
+        errors.append(f"{where}: time_zone a TZ name such as America/New_York (got '{instance['time_zone']}'); "
+                      f"cold_restart \"HH:MM\" (24-hour, Sundays only) or empty (got '{cold_restart}'); "
+                      f"master_client_id digits or empty (got '{master}').")
+    extra_env = instance["extra_env"]
+    if (any(re.search("PASSWORD|PASSPHRASE", key) for key in extra_env) or set(extra_env) & set(managed_env)
+            or not all(ENV_NAME.match(key) for key in extra_env)
+            or any(re.search("['\n]", str(value)) for value in extra_env.values())):
+        errors.append(f"{where}.extra_env: UPPER_CASE names of non-secret variables; no passwords or passphrases "
+                      f"(those go in secret files), none of {', '.join(managed_env)}, no quotes or newlines in "
+                      f"values (got keys {list(extra_env)}).")
+    return errors
+
+
+class FilterModule:
+    """The role's filters, each named after the vars/main.yml variable it computes."""
+
+    def filters(self) -> dict[str, Any]:
+        """Ansible's filter plugin entry point."""
+        return {
+            "ib_gateway_resolve_instances": resolve_instances,
+            "ib_gateway_setting_errors": setting_errors,
+            "ib_gateway_select": select,
+            "ib_gateway_missing_credentials": missing_credentials,
+            "ib_gateway_ambiguous_credentials": ambiguous_credentials,
+            "ib_gateway_bad_secret_names": bad_secret_names,
+            "ib_gateway_vnc_instances": vnc_instances,
+            "ib_gateway_secret_files": secret_files,
+        }

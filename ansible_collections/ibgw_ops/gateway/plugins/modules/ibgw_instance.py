@@ -1,0 +1,214 @@
+"""Ansible module: one gateway instance's compose project and settings on the host, in one round trip.
+
+A deploy touched each instance with a dozen tasks (directories, four templates, the time zone in jts.ini, the VNC
+password file, the restart-pending marker, the container's state), each a round trip over SSH. This module does
+them all at once from content the role rendered on the controller, and says which files changed, with a diff.
+It never starts, stops or recreates a container: when a running gateway's configuration changed, it writes the
+restart-pending marker, and the next start or restart applies the change.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ibgw_instance
+short_description: Write one gateway instance's directories and files; mark a pending restart
+description:
+  - >-
+    Creates root (root, 0755) and in it the instance's directory (root, 0750) with secrets/ and settings/ (uid,
+    0700); writes each of files (root-owned) when its content or mode differ.
+  - >-
+    Sets TimeZone in the [Logon] section of settings/jts.ini when that file exists (the image writes TIME_ZONE into
+    jts.ini only when it creates it); a missing jts.ini is left for the gateway to write at its first start.
+  - >-
+    Removes secrets/vnc_password unless vnc_enabled.
+  - >-
+    A running container whose configuration changed (any file whose restart is true, jts.ini, the VNC password
+    file) gets the restart-pending marker; a stopped one loses it (its next start applies everything). Secret
+    files are written by ibgw_secret_file after this module has created their directory.
+  - >-
+    Check mode reports what would change, writing nothing. With --diff, each changed file's old and new content.
+options:
+  name: {type: str, required: true, description: 'The instance, for messages.'}
+  root: {type: path, required: true, description: 'The parent directory of all instances.'}
+  uid: {type: int, required: true, description: 'The gateway''s user and group id inside the container.'}
+  container: {type: str, required: true, description: 'The instance''s container name.'}
+  files:
+    type: list
+    elements: dict
+    required: true
+    description: "Each {dest: a name in the instance directory, content, mode: octal string, restart: bool}."
+  time_zone: {type: str, required: true, description: 'The TimeZone value for jts.ini.'}
+  vnc_enabled: {type: bool, required: true, description: 'VNC is on; false removes secrets/vnc_password.'}
+  pending_text: {type: str, required: true, description: 'The restart-pending marker''s text.'}
+"""
+
+RETURN = r"""
+changes: {type: list, description: 'The paths that changed (or would in check mode).'}
+running: {type: bool, description: 'The container is running.'}
+restart_pending: {type: bool, description: 'The container runs with an older configuration.'}
+container: {type: str, description: 'The container''s status, "absent" when there is none.'}
+image: {type: str, description: 'The image reference the container was created from.'}
+image_id: {type: str, description: 'The image id the container runs.'}
+image_digest: {type: str, description: 'The image''s registry digest, "" when it came from no registry.'}
+"""
+
+import os  # noqa: E402
+import re  # noqa: E402
+import stat  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import inspect  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
+
+MARKER = "restart-pending"
+
+
+class Instance:
+    """The instance's paths and what this run changed there."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.dir = os.path.join(self.params["root"], self.params["name"])
+        self.changes: list[str] = []
+        self.restart_changes: list[str] = []
+        self.diffs: list[dict[str, str]] = []
+
+    def path(self, *parts: str) -> str:
+        """A path inside the instance directory."""
+        return os.path.join(self.dir, *parts)
+
+    def _changed(self, path: str, *, restart: bool) -> None:
+        self.changes.append(path)
+        if restart:
+            self.restart_changes.append(path)
+
+    def directory(self, path: str, owner: int, mode: int) -> None:
+        """Create the directory or fix its owner and mode."""
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISDIR(info.st_mode):
+            raise HostFileError(f"{path} is not a directory")
+        if info is not None and (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (owner, owner, mode):
+            return
+        self._changed(path, restart=False)
+        if self.module.check_mode:
+            return
+        try:
+            if info is None:
+                os.mkdir(path, mode)
+            os.chown(path, owner, owner)
+            os.chmod(path, mode)
+        except OSError as exc:
+            raise HostFileError(f"cannot create {path}: {exc.strerror}") from None
+
+    def file(self, path: str, content: bytes, owner: int, mode: int, *, restart: bool) -> None:
+        """Write the file when its content, owner or mode differ; keep its diff."""
+        current = read(path)
+        if current is not None and (current.content, current.owner, current.group, current.mode) == (
+                content, owner, owner, mode):
+            return
+        self._changed(path, restart=restart)
+        if self.module._diff:
+            self.diffs.append({"before_header": path, "after_header": path,
+                               "before": current.content.decode("utf-8", "replace") if current else "",
+                               "after": content.decode("utf-8", "replace")})
+        if not self.module.check_mode:
+            write_atomically(path, content, owner, owner, mode)
+
+    def time_zone(self, time_zone: str) -> None:
+        """TimeZone=<zone> in jts.ini's [Logon] section, as the image writes it into a new jts.ini."""
+        path = self.path("settings", "jts.ini")
+        current = read(path)
+        if current is None:
+            return
+        lines = current.content.decode("utf-8", "replace").splitlines(keepends=True)
+        wanted = f"TimeZone={time_zone}\n"
+        zone_lines = [i for i, line in enumerate(lines) if line.startswith("TimeZone=")]
+        logon_lines = [i for i, line in enumerate(lines) if re.match(r"^\[Logon\]", line)]
+        if zone_lines:
+            lines[zone_lines[-1]] = wanted
+        elif logon_lines:
+            lines.insert(logon_lines[-1] + 1, wanted)
+        else:
+            lines.append(wanted if not lines or lines[-1].endswith("\n") else "\n" + wanted)
+        uid = self.params["uid"]
+        self.file(path, "".join(lines).encode(), uid, current.mode, restart=True)
+
+    def remove(self, path: str, *, restart: bool) -> None:
+        """Remove the file if it exists."""
+        if not os.path.lexists(path):
+            return
+        self._changed(path, restart=restart)
+        if not self.module.check_mode:
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                raise HostFileError(f"cannot remove {path}: {exc.strerror}") from None
+
+
+def run(module: AnsibleModule) -> dict[str, Any]:
+    """Directories, files, jts.ini, the VNC password file, then the marker as the container's state requires."""
+    params = module.params
+    for name in (str(entry["dest"]) for entry in params["files"]):
+        if os.path.basename(name) != name or name in {"", ".", "..", MARKER}:
+            module.fail_json(msg=f"gateway {params['name']}: files[].dest must be a plain file name (got '{name}')")
+    instance = Instance(module)
+    uid = params["uid"]
+    instance.directory(params["root"], 0, 0o755)
+    instance.directory(instance.dir, 0, 0o750)
+    instance.directory(instance.path("secrets"), uid, 0o700)
+    instance.directory(instance.path("settings"), uid, 0o700)
+    for entry in params["files"]:
+        instance.file(instance.path(str(entry["dest"])), str(entry["content"]).encode(), 0,
+                      int(str(entry["mode"]), 8), restart=bool(entry.get("restart", True)))
+    instance.time_zone(params["time_zone"])
+    if not params["vnc_enabled"]:
+        instance.remove(instance.path("secrets", "vnc_password"), restart=True)
+    found = inspect(module.run_command, module.get_bin_path("docker"), params["container"])
+    marker = instance.path(MARKER)
+    if found["running"] and instance.restart_changes:
+        instance.file(marker, params["pending_text"].encode(), 0, 0o644, restart=False)
+    elif not found["running"]:
+        instance.remove(marker, restart=False)
+    pending = found["running"] and (marker in instance.changes or os.path.exists(marker))
+    result: dict[str, Any] = {
+        "changed": bool(instance.changes),
+        "changes": instance.changes,
+        "running": found["running"],
+        "restart_pending": pending,
+        **{key: found[key] for key in ("container", "image", "image_id", "image_digest")},
+    }
+    if module._diff:
+        result["diff"] = instance.diffs
+    return result
+
+
+def main() -> None:
+    """Apply the instance's files; fail naming the path that could not be written."""
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str", "required": True},
+            "root": {"type": "path", "required": True},
+            "uid": {"type": "int", "required": True},
+            "container": {"type": "str", "required": True},
+            "files": {"type": "list", "elements": "dict", "required": True},
+            "time_zone": {"type": "str", "required": True},
+            "vnc_enabled": {"type": "bool", "required": True},
+            "pending_text": {"type": "str", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except HostFileError as exc:
+        module.fail_json(msg=f"gateway {module.params['name']}: {exc}", changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,0 @@
-../../../src/ibgw_ops/gateway_log.py

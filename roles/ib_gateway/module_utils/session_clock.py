@@ -1,1 +1,0 @@
-../../../src/ibgw_ops/session_clock.py

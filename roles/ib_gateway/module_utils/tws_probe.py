@@ -1,1 +1,0 @@
-../../../src/ibgw_ops/tws_probe.py

@@ -1,0 +1,23 @@
+"""Where the checkout keeps the collection and the VM-side code, for tests that read or compare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ibgw_ops.paths import COLLECTION
+
+ROOT = Path(__file__).parents[2]
+COLLECTION_DIR = ROOT / COLLECTION
+ROLES = COLLECTION_DIR / "roles"
+PLAYBOOKS = COLLECTION_DIR / "playbooks"
+MODULES = COLLECTION_DIR / "plugins" / "modules"
+MODULE_UTILS = COLLECTION_DIR / "plugins" / "module_utils"
+FILTERS = COLLECTION_DIR / "plugins" / "filter"
+ON_HOST = ROOT / "src" / "ibgw_ops" / "on_host"
+# How the collection's modules import the VM-side code.
+MODULE_UTILS_PACKAGE = "ansible_collections.ibgw_ops.gateway.plugins.module_utils"
+
+
+def on_host_sources() -> dict[str, bytes]:
+    """The VM-side modules by file name, as the collection's module_utils must carry them."""
+    return {path.name: path.read_bytes() for path in sorted(ON_HOST.glob("*.py")) if path.name != "__init__.py"}
