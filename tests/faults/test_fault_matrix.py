@@ -37,7 +37,7 @@ import yaml
 from ibgw_ops.errors import ExitCode
 from tests.lab import Lab, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 # The whole day, every day: whatever the hour of the run, now is inside.
 ALWAYS = {"time_zone": "Europe/Paris", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],

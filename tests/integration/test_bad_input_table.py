@@ -15,7 +15,7 @@ import yaml
 from ibgw_ops.errors import ExitCode
 from tests.lab import Lab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 # Everything a changed host would show, in one round trip: the gateways' files (mode, owner, size, mtime and
 # content), the containers, and the units (the API firewall, the dead-man switch timers).

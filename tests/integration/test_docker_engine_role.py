@@ -9,7 +9,7 @@ import pytest
 
 from tests.lab import recap_changed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import yaml
 
 from tests.lab import Lab, recap_changed
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
 
 def credentials_file(directory: Path, **entries: dict[str, str]) -> Path:

@@ -16,7 +16,7 @@ from ibgw_ops.on_host import tws_probe
 from tests.integration.leaks import processes
 from tests.lab import Lab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.lab import Lab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
 
 def statuses(lab: Lab, target: str = "all") -> dict[str, dict]:

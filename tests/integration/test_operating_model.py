@@ -27,7 +27,7 @@ from tests.integration.leaks import processes
 from tests.lab import Lab, wait_for
 from tests.webhook import Receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 LIFETIME = 60
 # The stand-in's rehearsal of "the same user logged in elsewhere" (README: the stand-in).

@@ -26,7 +26,7 @@ from ibgw_ops.errors import ExitCode
 from tests.integration.leaks import VmWatcher, Watcher, files_with, lines_with
 from tests.lab import Lab
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 VERBOSE = "-vvvv"
 # deploy --check first: its --diff would show the secret files that are about to change.
 VERBS = (("deploy", "--check"), ("deploy",), ("up", "paper"), ("status",), ("logs", "paper"), ("restart", "paper"),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import tarfile
 import zipfile
 from pathlib import Path
 
 from hatchling.builders.wheel import WheelBuilder
 
 from ibgw_ops.lab import images
-from ibgw_ops.paths import COLLECTION
-from tests.support.layout import on_host_sources
+from ibgw_ops.paths import COLLECTION, ansible_command
+from tests.support.layout import COLLECTION_DIR, on_host_sources
 
 ROOT = Path(__file__).parents[2]
 
@@ -35,3 +37,21 @@ def test_image_tags_follow_their_recipes():
     assert "systemd" in images.VM.packages and "openssh-server" in images.VM.packages
     assert images.standin_reference() == images.standin_reference()
     assert images.standin_reference().startswith("ibgw-lab/ib-gateway:standin-")
+
+
+def test_the_collection_artifact_holds_the_checkout_s_files_byte_for_byte(tmp_path):
+    built = subprocess.run([ansible_command("ansible-galaxy"), "collection", "build", str(COLLECTION_DIR),
+                            "--output-path", str(tmp_path)], capture_output=True, text=True, check=False, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    with tarfile.open(next(tmp_path.glob("ibgw_ops-gateway-*.tar.gz"))) as artifact:
+        members = {m.name: m for m in artifact.getmembers() if not m.isdir()}
+        assert not [name for name, m in members.items() if not m.isfile()], "links must arrive as files"
+        shipped = {name: artifact.extractfile(m).read() for name, m in members.items()  # type: ignore[union-attr]
+                   if name not in ("MANIFEST.json", "FILES.json")}
+    in_git = subprocess.run(["git", "ls-files", "-z", "."], cwd=COLLECTION_DIR, capture_output=True, check=True)
+    # galaxy.yml becomes MANIFEST.json; every other file in git arrives as it is.
+    tracked = sorted(name for name in in_git.stdout.decode().split("\0") if name and name != "galaxy.yml")
+    assert sorted(shipped) == tracked
+    assert shipped == {name: (COLLECTION_DIR / name).read_bytes() for name in tracked}
+    assert {Path(name).name: data for name, data in shipped.items()
+            if name.startswith("plugins/module_utils/")} == on_host_sources()
