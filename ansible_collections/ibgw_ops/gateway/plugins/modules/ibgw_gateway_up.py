@@ -66,6 +66,7 @@ from typing import IO  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_log import FINAL, LOGIN_FAILED, Watch, follow  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.ibc_command import send  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.tws_probe import (  # noqa: E402
     DEFAULT_CLIENT_ID,
     probe,
@@ -203,12 +204,9 @@ def _soft_restart(module: AnsibleModule, running: bool) -> None:
     if not running:
         module.fail_json(msg=f"{params['container']} is not running: a soft restart continues a running session; "
                              "start it (a live login needs 2FA: ibgw-ops live-signin)", reason="failed")
-    script = (f"exec 3<>/dev/tcp/127.0.0.1/{params['command_port']} && echo RESTART >&3 && read -r -t 5 answer <&3 "
-              '&& echo "$answer"')
-    rc, out, err = module.run_command(["docker", "exec", params["container"], "bash", "-c", script])
-    if rc != 0 or not out.strip().upper().startswith("OK"):
-        module.fail_json(msg=f"IBC's command server did not accept RESTART: {(err or out).strip() or rc}",
-                         reason="failed", changed=False)
+    took, said = send(params["container"], "RESTART", params["command_port"], module.run_command)
+    if not took:
+        module.fail_json(msg=f"IBC's command server did not accept RESTART: {said}", reason="failed", changed=False)
 
 
 def _start(module: AnsibleModule) -> bool:

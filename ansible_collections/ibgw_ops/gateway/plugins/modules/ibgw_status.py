@@ -21,7 +21,8 @@ options:
   host: {type: str, default: 127.0.0.1, description: 'Address of the published API port.'}
   port: {type: int, required: true, description: 'The published API port.'}
   client_id: {type: int, default: 999, description: 'Client id reserved for probes.'}
-  probe: {type: bool, default: true, description: 'Probe the API and read the log reason; false for the container only.'}
+  probe: {type: bool, default: true,
+    description: 'Probe the API and read the log reason; false for the container only.'}
 """
 
 import os  # noqa: E402
