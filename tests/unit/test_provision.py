@@ -86,7 +86,9 @@ def test_a_fresh_project_gets_every_resource_with_its_settings(fake, inventory):
     assert vm["labels"] == {"managed-by": "ibgw-ops", "ibgw-deployment": "ibgw"}
     assert vm["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableVtpm": True,
                                             "enableIntegrityMonitoring": True}
-    assert vm["metadata"]["items"] == [{"key": "enable-oslogin", "value": "TRUE"}]
+    assert vm["metadata"]["items"] == [{"key": "enable-oslogin", "value": "TRUE"},
+                                       {"key": "block-project-ssh-keys", "value": "TRUE"},
+                                       {"key": "serial-port-enable", "value": "FALSE"}]
     assert vm["machineType"].endswith(f"zones/{ZONE}/machineTypes/e2-medium")
     sent = next(r.body for r in fake.requests if r.method == "POST" and r.path.endswith("/instances"))
     assert sent["disks"][0]["initializeParams"]["sourceImage"].endswith("family/debian-13")
@@ -96,7 +98,7 @@ def test_a_fresh_project_gets_every_resource_with_its_settings(fake, inventory):
     hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
     host = hosts["ibgw-vm"]
     assert host["ib_gateway_bind_address"] == "10.20.0.10"
-    assert host["ibgw_external_ip"] == external
+    assert host["ibgw_external_ip"] == host["ibgw_egress_ip"] == external
     assert host["host_firewall_api_source_ranges"] == ["10.20.1.0/26"]
     assert "start-iap-tunnel ibgw-vm 22" in host["ansible_ssh_common_args"]
 
@@ -202,14 +204,47 @@ def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory):
     edit(inventory, "vm", public_ip=False)
     assert provision(inventory) == 0
     assert fake.names("routers") == ["ibgw-router"]
-    assert fake.names("addresses") == ["ibgw-vm-internal"]
+    assert fake.names("addresses") == ["ibgw-nat-external", "ibgw-vm-internal"]
     nat = fake.get("routers", "ibgw-router")["nats"][0]
     assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    nat_address = fake.get("addresses", "ibgw-nat-external")
+    assert (nat["natIpAllocateOption"], nat["natIps"]) == ("MANUAL_ONLY", [nat_address["selfLink"]])
+    assert nat_address["status"] == "IN_USE" and nat_address["labels"]["ibgw-deployment"] == "ibgw"
     assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
+    host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    assert (host["ibgw-vm"]["ibgw_external_ip"], host["ibgw-vm"]["ibgw_egress_ip"]) == ("", nat_address["address"])
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
 
 
-def test_destroy_removes_only_what_provision_created_and_twice_is_fine(fake, inventory, capsys):
+def test_cloud_nat_moves_from_automatic_to_a_static_address_in_one_provision(fake, inventory, capsys):
+    edit(inventory, "vm", public_ip=False, nat_ip="auto")
+    assert provision(inventory) == 0
+    assert fake.names("addresses") == ["ibgw-vm-internal"]
+    assert fake.get("routers", "ibgw-router")["nats"][0]["natIpAllocateOption"] == "AUTO_ONLY"
+    host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    assert host["ibgw-vm"]["ibgw_egress_ip"] == ""
+    edit(inventory, "vm", nat_ip="static")
+    capsys.readouterr()
+    assert main(["-i", str(inventory), "provision", "--plan"]) == 0
+    plan = capsys.readouterr().out
+    assert "create  address     ibgw-nat-external" in plan and "update  router      ibgw-router" in plan
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == [f"POST /compute/v1/projects/{PROJECT}/regions/{REGION}/addresses",
+                                     f"PATCH /compute/v1/projects/{PROJECT}/regions/{REGION}/routers/ibgw-router"]
+    assert fake.get("addresses", "ibgw-nat-external")["status"] == "IN_USE"
+    assert "egress IP " + fake.get("addresses", "ibgw-nat-external")["address"] in capsys.readouterr().out
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+
+
+@pytest.mark.parametrize("public_ip", [True, False], ids=["external-ip", "cloud-nat"])
+def test_destroy_removes_only_what_provision_created_and_twice_is_fine(fake, inventory, capsys, public_ip):
     fake.create("networks", {"name": "someone-else", "autoCreateSubnetworks": True}, project=PROJECT)
+    edit(inventory, "vm", public_ip=public_ip)
     assert provision(inventory) == 0
     assert main(["-i", str(inventory), "destroy", "--yes"]) == 0
     assert everything(fake) == {collection: [] for collection in EVERYTHING} | {"networks": ["someone-else"]}
@@ -231,6 +266,10 @@ BAD = [
     ("project", "", "project: is missing"),
     ("network.cloud_run_subnet_cidr", "10.20.0.0/26", "overlaps network.subnet_cidr"),
     ("api.source_ranges", ["10.30.0.0/26", "0.0.0.0/0"], "api.source_ranges: 0.0.0.0/0 opens the port to the world"),
+    ("api.source_ranges", ["198.51.100.0/24"], "api.source_ranges: 198.51.100.0/24 is not a private range"),
+    ("api.allow_public_sources", "yes", "api.allow_public_sources: 'yes' is not true or false"),
+    ("vm.nat_ip", "static", "vm.nat_ip: applies only without an external IP"),
+    ("compute_endpoint", "https://user:pw@compute.example.com", "compute_endpoint: 'https://user:pw@compute"),
 ]
 
 
