@@ -979,6 +979,10 @@ def _check_firewall(rule: Json) -> None:
         raise _invalid(f"Invalid value for field 'resource.direction': '{rule.get('direction')}'.")
     if rule["direction"] == "EGRESS" and rule.get("sourceTags"):
         raise _invalid("Invalid value for field 'resource.sourceTags': not allowed for EGRESS rules.")
+    log = rule.get("logConfig") or {}
+    if "metadata" in log and not log.get("enable"):
+        raise _invalid("Invalid value for field 'resource.logConfig.metadata': it can only be specified if logging "
+                       "is enabled.")
     if not 0 <= int(rule.get("priority", 1000)) <= 65535:
         raise _invalid(f"Invalid value for field 'resource.priority': '{rule.get('priority')}'.")
 

@@ -414,7 +414,9 @@ def test_a_firewalls_direction_action_and_network_stay_as_created(fake, vpc, cha
     {"allowed": [c.Allowed(I_p_protocol="tcp")], "denied": [c.Denied(I_p_protocol="udp")]},
     {"allowed": []},
     {"direction": "EGRESS", "source_tags": ["web"]},
-], ids=["source-accounts-with-tags", "target-accounts-with-tags", "allowed-and-denied", "neither", "egress-tags"])
+    {"log_config": c.FirewallLogConfig(enable=False, metadata="INCLUDE_ALL_METADATA")},
+], ids=["source-accounts-with-tags", "target-accounts-with-tags", "allowed-and-denied", "neither", "egress-tags",
+        "log-metadata-without-logging"])
 def test_firewall_combinations_the_api_refuses(fake, vpc, fields):
     with pytest.raises(exceptions.BadRequest):
         add_rule(vpc, **fields)

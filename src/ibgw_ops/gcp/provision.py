@@ -220,5 +220,14 @@ def describe_foreign(rule: ForeignRule) -> str:
 
 
 def _short(value: Any) -> str:
-    text = "(none)" if value is None else str(value)
-    return text if len(text) <= 100 else text[:97] + "..."
+    """A value as the plan shows it: mappings in key order (the API's order varies), long ones cut."""
+    text = "(none)" if value is None else str(_in_key_order(value))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _in_key_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _in_key_order(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_in_key_order(item) for item in value]
+    return value

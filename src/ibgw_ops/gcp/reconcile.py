@@ -1,12 +1,13 @@
 """Compare one resource with the cloud and converge it: create what is missing, fix what drifted.
 
 Every managed field is compared, and each knows how the API fixes it. A firewall rule is owned whole: a PATCH
-cannot clear a list (the client never sends an empty one), so a rule that gained source tags or service accounts
-is replaced with an update, and one whose direction or action changed (the API keeps those) is recreated. The VM's
-access configs, tags, service account and login metadata have methods of their own; a new service account needs
-the VM stopped, so on a running VM that drift is reported and left. Drift in a field the API cannot change in place
-(a subnet's range, the VM's machine type) is reported and left alone: fixing it means a stop or a recreate, which
-would end a live gateway session, so that stays the operator's decision.
+cannot clear a list (the client never sends an empty one) nor drop a key of a mapping, so a rule that gained
+source tags, service accounts or logging metadata is replaced with an update, and one whose direction or action
+changed (the API keeps those) is recreated. The VM's access configs, tags, service account and login metadata
+have methods of their own; a new service account needs the VM stopped, so on a running VM that drift is reported
+and left. Drift in a field the API cannot change in place (a subnet's range, the VM's machine type) is reported
+and left alone: fixing it means a stop or a recreate, which would end a live gateway session, so that stays the
+operator's decision.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def _drift(kind: str, spec: Field, want: Any, have: Any, current: dict[str, Any]
         return Drift(spec.name, want, have, "", STOPPED_ONLY)
     if kind == FIREWALLS and spec.fix == PATCH and want == [] and have:
         return Drift(spec.name, want, have, REPLACE, "a patch cannot clear a list")
+    if kind == FIREWALLS and spec.fix == PATCH and isinstance(want, dict) and set(have or {}) - set(want):
+        return Drift(spec.name, want, have, REPLACE, "a patch cannot remove a key")
     return Drift(spec.name, want, have, spec.fix)
 
 
