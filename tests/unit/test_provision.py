@@ -202,7 +202,7 @@ def test_a_resource_of_the_same_name_not_ours_is_not_adopted(fake, inventory, ca
     assert fake.names("subnetworks") == []
 
 
-def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory):
+def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory, capsys):
     edit(inventory, "vm", public_ip=False)
     assert provision(inventory) == 0
     assert fake.names("routers") == ["ibgw-router"]
@@ -215,6 +215,11 @@ def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory):
     assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
     host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
     assert (host["ibgw-vm"]["ibgw_external_ip"], host["ibgw-vm"]["ibgw_egress_ip"]) == ("", nat_address["address"])
+    capsys.readouterr()
+    assert main(["-i", str(inventory), "hosts"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{{ibgw_egress_ip = {nat_address['address']}}}" in shown and "{ansible_host = ibgw-vm}" in shown
+    assert "ansible_ssh_common_args" not in shown
     fake.reset_log()
     assert provision(inventory) == 0
     assert fake.mutating_calls() == []
