@@ -436,7 +436,7 @@ def test_a_service_account_swapped_in_is_left_on_a_running_vm_and_fixed_once_it_
     fake.update("instances", "ibgw-vm", serviceAccounts=[
         {"email": OTHER_ACCOUNT, "scopes": [CLOUD_PLATFORM, "https://www.googleapis.com/auth/compute"]}])
     code, plan, _ = plan_of(inventory, capsys)
-    assert code == 0 and "ok      instance    ibgw-vm" in plan
+    assert code == ExitCode.ATTENTION and "ok      instance    ibgw-vm" in plan
     assert (f"service_accounts: [{{'email': '{OTHER_ACCOUNT}', 'scopes': ['https://www.googleapis.com/auth/cloud-"
             "platform', 'https://www.googleapis.com/auth/compute']}] -> "
             f"[{{'email': '{ACCOUNT}', 'scopes': ['{CLOUD_PLATFORM}']}}] "

@@ -51,12 +51,14 @@ def provision(args: argparse.Namespace) -> int:
 
     if args.plan:
         print(f"plan for deployment '{settings.deployment}' in {settings.project}/{settings.zone}:")
-        for step in cloud.plan(api, settings):
+        steps = cloud.plan(api, settings)
+        for step in steps:
             print(cloud.describe(step))
-        return _foreign(cloud.foreign_rules(api, settings), args.accept_foreign_rules)
+        code = _foreign(cloud.foreign_rules(api, settings), args.accept_foreign_rules)
+        return int(ExitCode.ATTENTION) if _left_open(steps) else code
 
     steps = cloud.apply(api, settings, lambda step: print(cloud.describe(step, done=True), flush=True))
-    left_open = _warn_unfixable(steps)
+    _warn_unfixable(steps)
     external = cloud.external_ip(api, settings)
     egress = cloud.egress_ip(api, settings, external)
     if host_inventory.write(directory, settings, external, egress):
@@ -71,11 +73,11 @@ def provision(args: argparse.Namespace) -> int:
             lifecycle.wait_for_hosts(runner)
             lifecycle.deploy(runner)
         print(f"deployed: start the gateways with 'ibgw-ops -i {directory} up live' (or paper-up)")
-    return int(ExitCode.ATTENTION if left_open else ExitCode.OK)
+    return int(ExitCode.ATTENTION) if _left_open(steps) else int(ExitCode.OK)
 
 
-def _warn_unfixable(steps: list[Step]) -> bool:
-    """Warn of the drift provision left; True when some of it can be fixed by a stop (a service account)."""
+def _warn_unfixable(steps: list[Step]) -> None:
+    """Warn of the drift provision left, with what the operator can do about it."""
     from ibgw_ops.gcp.reconcile import STOPPED_ONLY  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
     for step in steps:
@@ -84,6 +86,15 @@ def _warn_unfixable(steps: list[Step]) -> bool:
                       if drift.note == STOPPED_ONLY else "recreate it (destroy, provision) when a stop is acceptable")
             print(f"ibgw-ops: warning: {SINGULAR[step.resource.kind]} {step.resource.name}: {drift.field} differs "
                   f"and {drift.note}; {advice}", file=sys.stderr)
+
+
+def _left_open(steps: list[Step]) -> bool:
+    """Whether drift that matters is left until the VM stops (a service account swapped in): exit 10.
+
+    Drift only a recreate fixes (machine type, a subnet's range) is a setting not yet applied, not an opening.
+    """
+    from ibgw_ops.gcp.reconcile import STOPPED_ONLY  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
     return any(drift.note == STOPPED_ONLY for step in steps for drift in step.unfixable)
 
 

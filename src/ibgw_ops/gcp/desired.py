@@ -21,7 +21,8 @@ DEPLOYMENT_LABEL = "ibgw-deployment"
 # Instance metadata that decides who may log in: OS Login only, no project-wide SSH keys, no serial console. Stated
 # on the VM itself, so that project-wide metadata cannot turn them around.
 LOGIN_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"}
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+# The VM service account's OAuth scope: IAM roles, not scopes, narrow what it may do.
+VM_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NETWORKS, SUBNETWORKS, ADDRESSES, FIREWALLS, ROUTERS, INSTANCES = (
     "networks", "subnetworks", "addresses", "firewalls", "routers", "instances")
 # The API's argument name for one resource of each collection (also how the CLI names a kind).
@@ -188,7 +189,7 @@ def _instance(settings: GcpSettings) -> Resource:
             f"projects/{settings.project}/zones/{settings.zone}/diskTypes/pd-balanced"}}],
         "shielded_instance_config": {"enable_secure_boot": True, "enable_vtpm": True,
                                      "enable_integrity_monitoring": True},
-        "service_accounts": ([{"email": settings.service_account, "scopes": SCOPES}]
+        "service_accounts": ([{"email": settings.service_account, "scopes": VM_SCOPES}]
                              if settings.service_account else []),
     }
     account = settings.service_account or "no service account"
