@@ -5,7 +5,11 @@ There is no official Compute Engine emulator, so provisioning code is tested aga
 It speaks only the subset ibgw-ops uses (networks, firewalls, subnetworks, addresses, routers, instances and
 their operations) but keeps the behaviours that idempotent provisioning code must cope with: full-URL references,
 fingerprints and HTTP 412, 404/409/400 errors in Google's JSON format, dependency checks on delete, operations that
-run for a while, and injectable faults.  Standard library only.
+run for a while, and injectable faults.  Firewalls keep the API's field rules (allowed or denied; service accounts
+never with tags; network, direction and action fixed once created); a PATCH merges, and since the client never
+sends an empty list, only an update (PUT) can clear one.  An instance takes one access config per interface and a
+new service account only while stopped; a Cloud NAT's manual addresses are reserved external ones, in use by it.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -47,8 +51,10 @@ SINGULAR: dict[str, str] = {
     "addresses": "address", "routers": "router", "instances": "instance",
 }
 PATCHABLE = frozenset({"networks", "firewalls", "subnetworks", "routers"})
+UPDATABLE = frozenset({"firewalls"})  # PUT: the body replaces the resource
 CUSTOM_METHODS: dict[str, frozenset[str]] = {
-    "instances": frozenset({"setLabels", "setTags", "setMetadata", "start", "stop"}),
+    "instances": frozenset({"setLabels", "setTags", "setMetadata", "start", "stop", "addAccessConfig",
+                            "deleteAccessConfig", "setServiceAccount"}),
     "addresses": frozenset({"setLabels"}),
     "subnetworks": frozenset({"setPrivateIpGoogleAccess"}),
 }
@@ -252,7 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_PUT(self) -> None:
-        """Serve an update (not implemented: answered 501)."""
+        """Serve an update."""
         self._serve()
 
     def do_DELETE(self) -> None:
@@ -344,10 +350,16 @@ class FakeCompute:
 
     def update(self, collection: str, name: str, *, project: str | None = None, location: str | None = None,
                **fields: Any) -> Json:
-        """Overwrite top-level fields directly, as someone in the console would (drift); fingerprints change."""
+        """Overwrite top-level fields directly, as someone in the console would (drift); fingerprints change.
+
+        A firewall keeps the API's rules: what the console cannot set (another direction or action, a forbidden
+        combination) is refused here too.
+        """
         with self._lock:
             key = self._find(collection, name, project, location)
             resource = self._resources[collection][key]
+            if collection == "firewalls":
+                _check_firewall_change(resource, {**resource, **fields})
             resource.update(copy.deepcopy(fields))
             if "labels" in fields and "labelFingerprint" not in fields:
                 resource["labelFingerprint"] = _fingerprint()
@@ -489,8 +501,11 @@ class FakeCompute:
         if call.method == "PATCH" and custom is None and collection in PATCHABLE:
             self._patch(collection, key, call.body)
             return "patch"
+        if call.method == "PUT" and custom is None and collection in UPDATABLE:
+            self._update(collection, key, call.body)
+            return "update"
         if call.method == "POST" and custom is not None and custom in CUSTOM_METHODS.get(collection, ()):
-            self._custom(collection, key, custom, call.body)
+            self._custom(collection, key, custom, call)
             return custom
         raise _unimplemented(call.method, call.path)
 
@@ -585,9 +600,11 @@ class FakeCompute:
         return out
 
     def _address_users(self, address: Json) -> list[str]:
-        """SelfLinks of instances in the address's project and region using its IP."""
+        """SelfLinks of the instances (by IP) and routers (by their NATs' natIps) in its region using it."""
         region_link, ip = address["region"], address.get("address")
-        users = []
+        users = [router["selfLink"] for router in self._resources["routers"].values()
+                 if router["region"] == region_link
+                 and any(address["selfLink"] in nat.get("natIps", []) for nat in router.get("nats", []))]
         for instance in self._resources["instances"].values():
             base, zone = instance["zone"].rsplit("/zones/", 1)
             if f"{base}/regions/{_zone_region(zone)}" != region_link:
@@ -664,11 +681,10 @@ class FakeCompute:
         body.setdefault("priority", 1000)
         body.setdefault("disabled", False)
         body.setdefault("logConfig", {"enable": False})
-        if not body.get("allowed") and not body.get("denied"):
-            raise _invalid("Invalid value for field 'resource': a firewall needs 'allowed' or 'denied' rules")
         sources = ("sourceRanges", "sourceTags", "sourceServiceAccounts")
         if body["direction"] == "INGRESS" and not any(body.get(s) for s in sources):
             body["sourceRanges"] = ["0.0.0.0/0"]  # the real API's default: open to everyone
+        _check_firewall(body)
 
     def _prepare_subnetworks(self, body: Json, key: Key) -> None:
         network_key = self._resolve(body.get("network"), "networks", key[0], "", "network")
@@ -691,6 +707,27 @@ class FakeCompute:
 
     def _prepare_routers(self, body: Json, key: Key) -> None:
         body["network"] = _link("networks", self._resolve(body.get("network"), "networks", key[0], "", "network"))
+        for index, nat in enumerate(body.get("nats", [])):
+            self._prepare_nat(nat, index, key)
+
+    def _prepare_nat(self, nat: Json, index: int, router: Key) -> None:
+        """natIps as the API keeps them (address selfLinks), each a reserved external address no one else uses."""
+        field, option = f"nats[{index}]", nat.get("natIpAllocateOption")
+        if option not in ("AUTO_ONLY", "MANUAL_ONLY"):
+            raise _invalid(f"Invalid value for field 'resource.{field}.natIpAllocateOption': '{option}'.")
+        if (option == "MANUAL_ONLY") != bool(nat.get("natIps")):
+            raise _invalid(f"Invalid value for field 'resource.{field}.natIps': MANUAL_ONLY needs natIps, "
+                           "AUTO_ONLY takes none.")
+        links = []
+        for reference in nat.get("natIps", []):
+            address = self._resources["addresses"][
+                self._resolve(reference, "addresses", router[0], router[1], f"{field}.natIps")]
+            others = [user for user in self._address_users(address) if user != _link("routers", router)]
+            if address["addressType"] != "EXTERNAL" or others:
+                raise _invalid(f"Invalid value for field 'resource.{field}.natIps': '{reference}' is not a free "
+                               "external address.")
+            links.append(address["selfLink"])
+        nat["natIps"] = links
 
     def _prepare_addresses(self, body: Json, key: Key) -> None:
         body.setdefault("addressType", "EXTERNAL")
@@ -763,24 +800,31 @@ class FakeCompute:
             nic["networkIP"] = ip
         else:
             nic["networkIP"] = self._free_internal_ip(subnet)
+        if len(nic.get("accessConfigs", [])) > 1:
+            raise _invalid(f"Invalid value for field 'resource.{field}.accessConfigs': at most one access config "
+                           "currently supported.")
         for config in nic.get("accessConfigs", []):
-            config.setdefault("type", "ONE_TO_ONE_NAT")
-            config.setdefault("name", "External NAT")
-            config.setdefault("networkTier", "PREMIUM")
-            config["kind"] = "compute#accessConfig"
-            if not config.get("natIP"):
-                config["natIP"] = self._new_public_ip()
-                continue
-            ip = self._address_ip(config["natIP"], project, region, f"{field}.accessConfigs[].natIP")
-            reserved = [a for a in self._resources["addresses"].values()
-                        if a.get("address") == ip and a.get("addressType", "EXTERNAL") == "EXTERNAL"
-                        and a["region"].endswith(f"/projects/{project}/regions/{region}")]
-            if not reserved:
-                raise _invalid(f"Invalid value for field 'resource.{field}.accessConfigs[0].natIP': '{ip}'. "
-                               "The specified external IP address was not found in region.")
-            if self._address_users(reserved[0]):
-                raise _invalid(f"External IP address: {ip} is already in-use.")
-            config["natIP"] = ip
+            self._prepare_access_config(config, f"{field}.accessConfigs[0]", project, region)
+
+    def _prepare_access_config(self, config: Json, field: str, project: str, region: str) -> None:
+        """Defaults, and the natIP: a new ephemeral one, or a reserved external address of the region not in use."""
+        config.setdefault("type", "ONE_TO_ONE_NAT")
+        config.setdefault("name", "External NAT")
+        config.setdefault("networkTier", "PREMIUM")
+        config["kind"] = "compute#accessConfig"
+        if not config.get("natIP"):
+            config["natIP"] = self._new_public_ip()
+            return
+        ip = self._address_ip(config["natIP"], project, region, f"{field}.natIP")
+        reserved = [a for a in self._resources["addresses"].values()
+                    if a.get("address") == ip and a.get("addressType", "EXTERNAL") == "EXTERNAL"
+                    and a["region"].endswith(f"/projects/{project}/regions/{region}")]
+        if not reserved:
+            raise _invalid(f"Invalid value for field 'resource.{field}.natIP': '{ip}'. "
+                           "The specified external IP address was not found in region.")
+        if self._address_users(reserved[0]):
+            raise _invalid(f"External IP address: {ip} is already in-use.")
+        config["natIP"] = ip
 
     def _address_ip(self, value: str, project: str, region: str, field: str) -> str:
         """An IP given as itself or as a reference to an address resource."""
@@ -830,12 +874,31 @@ class FakeCompute:
             body.pop(derived, None)
         if "network" in body:
             body["network"] = _link("networks", self._resolve(body["network"], "networks", key[0], "", "network"))
-        _merge(resource, body)
-        if "fingerprint" in resource:
-            resource["fingerprint"] = _fingerprint()
+        changed = copy.deepcopy(resource)
+        _merge(changed, body)
+        if collection == "firewalls":
+            _check_firewall_change(resource, changed)
+        elif collection == "routers":
+            for index, nat in enumerate(changed.get("nats", [])):
+                self._prepare_nat(nat, index, key)
+        if "fingerprint" in changed:
+            changed["fingerprint"] = _fingerprint()
+        self._resources[collection][key] = changed
 
-    def _custom(self, collection: str, key: Key, method: str, body: Json) -> None:
+    def _update(self, collection: str, key: Key, body: Json) -> None:
+        """PUT: the body replaces the resource (unset fields take their defaults); name and identity stay."""
         resource = self._resources[collection][key]
+        if body.get("name") != resource["name"]:
+            raise _invalid("Invalid value for field 'resource.name': the name cannot be changed.")
+        for derived in ("id", "selfLink", "creationTimestamp", "kind"):
+            body[derived] = resource[derived]
+        prepare: Callable[[Json, Key], None] = getattr(self, f"_prepare_{collection}")
+        prepare(body, key)
+        _check_firewall_change(resource, body)
+        self._resources[collection][key] = body
+
+    def _custom(self, collection: str, key: Key, method: str, call: _Call) -> None:
+        resource, body = self._resources[collection][key], call.body
         if method == "setLabels":
             if body.get("labelFingerprint") != resource["labelFingerprint"]:
                 raise _precondition("Labels fingerprint either invalid or resource labels have changed")
@@ -853,12 +916,87 @@ class FakeCompute:
             if body.get("items"):
                 current["items"] = copy.deepcopy(body["items"])
             current["fingerprint"] = _fingerprint()
+        elif method in ("addAccessConfig", "deleteAccessConfig"):
+            self._access_config(resource, key, method, call)
+        elif method == "setServiceAccount":
+            self._set_service_account(resource, call)
         elif method == "setPrivateIpGoogleAccess":
             resource["privateIpGoogleAccess"] = bool(body.get("privateIpGoogleAccess", False))
             resource["fingerprint"] = _fingerprint()
         else:
             resource["status"] = "RUNNING" if method == "start" else "TERMINATED"
 
+    def _access_config(self, instance: Json, key: Key, method: str, call: _Call) -> None:
+        """add/deleteAccessConfig on the interface named by ``networkInterface``; one access config per interface."""
+        name = call.query.get("networkInterface", "")
+        nic = next((n for n in instance["networkInterfaces"] if n["name"] == name), None)
+        if nic is None:
+            raise _invalid(f"Invalid value for field 'networkInterface': '{name}'. No such network interface.")
+        configs = nic.get("accessConfigs", [])
+        if method == "addAccessConfig":
+            if configs:
+                raise _invalid("At most one access config currently supported.")
+            config = copy.deepcopy(call.body)
+            self._prepare_access_config(config, "resource", key[0], _zone_region(key[1]))
+            nic["accessConfigs"] = [config]
+        else:
+            wanted = call.query.get("accessConfig", "")
+            if not any(c["name"] == wanted for c in configs):
+                raise _invalid(f"Invalid value for field 'accessConfig': '{wanted}'. No such access config.")
+            nic["accessConfigs"] = [c for c in configs if c["name"] != wanted]
+            if not nic["accessConfigs"]:
+                del nic["accessConfigs"]
+        nic["fingerprint"] = _fingerprint()
+
+    @staticmethod
+    def _set_service_account(instance: Json, call: _Call) -> None:
+        """Only a stopped VM takes a new service account; no email and no scopes removes it."""
+        if instance["status"] != "TERMINATED":
+            raise ApiError(400, "resourceNotReady", f"The instance '{instance['name']}' must be stopped to change "
+                           "its service account.")
+        email, scopes = call.body.get("email"), list(call.body.get("scopes", []))
+        if email:
+            instance["serviceAccounts"] = [{"email": email, "scopes": scopes}]
+        elif scopes:  # the project's default account: its number is not modelled
+            raise _unimplemented(call.method, f"{call.path} with scopes but no email")
+        else:
+            instance.pop("serviceAccounts", None)
+
+
+
+def _check_firewall(rule: Json) -> None:
+    """The combinations the API refuses (the Firewall type's field documentation)."""
+    if bool(rule.get("allowed")) == bool(rule.get("denied")):
+        raise _invalid("Invalid value for field 'resource': a firewall has either 'allowed' or 'denied' rules.")
+    tags = rule.get("sourceTags") or rule.get("targetTags")
+    if rule.get("sourceServiceAccounts") and tags:
+        raise _invalid("Invalid value for field 'resource.sourceServiceAccounts': cannot be used at the same time "
+                       "as sourceTags or targetTags.")
+    if rule.get("targetServiceAccounts") and tags:
+        raise _invalid("Invalid value for field 'resource.targetServiceAccounts': cannot be used at the same time "
+                       "as targetTags or sourceTags.")
+    if rule.get("direction") not in ("INGRESS", "EGRESS"):
+        raise _invalid(f"Invalid value for field 'resource.direction': '{rule.get('direction')}'.")
+    if rule["direction"] == "EGRESS" and rule.get("sourceTags"):
+        raise _invalid("Invalid value for field 'resource.sourceTags': not allowed for EGRESS rules.")
+    log = rule.get("logConfig") or {}
+    if "metadata" in log and not log.get("enable"):
+        raise _invalid("Invalid value for field 'resource.logConfig.metadata': it can only be specified if logging "
+                       "is enabled.")
+    if not 0 <= int(rule.get("priority", 1000)) <= 65535:
+        raise _invalid(f"Invalid value for field 'resource.priority': '{rule.get('priority')}'.")
+
+
+def _check_firewall_change(old: Json, new: Json) -> None:
+    """A rule's network, direction and action (allow or deny) stay as created; the rest must stay valid."""
+    for field in ("network", "direction"):
+        if new.get(field) != old.get(field):
+            raise _invalid(f"Invalid value for field 'resource.{field}': '{new.get(field)}'. "
+                           f"A firewall's {field} cannot be changed.")
+    if any(bool(new.get(action)) != bool(old.get(action)) for action in ("allowed", "denied")):
+        raise _invalid("Invalid value for field 'resource': a firewall's action (allowed or denied) cannot be "
+                       "changed.")
+    _check_firewall(new)
 
 
 def _precondition(message: str) -> ApiError:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ibgw_ops.errors import ExitCode
+from ibgw_ops.paths import data_dir
 from tests.lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -61,6 +62,19 @@ def case(case_id: str, args: str | tuple[str, ...], field: str, allowed: str | t
     """A table row; ``args`` as one string splits on spaces."""
     argv = tuple(args.split()) if isinstance(args, str) else args
     return pytest.param(Case(argv, field, allowed, **settings), id=case_id, marks=marks)
+
+
+# gcp.yml of each cloud row: the example with these sections changed, in {tmp}/<row id>/.
+GCP_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {}
+# A local port nothing listens on: a row whose settings were wrongly accepted fails with 3, never reaches Google.
+NO_COMPUTE = {"IBGW_OPS_COMPUTE_ENDPOINT": "http://127.0.0.1:9"}
+
+
+def gcp(case_id: str, verb: str, changes: dict[str, dict[str, Any]], field: str, allowed: str | tuple[str, ...], *,
+        env: dict[str, str] | None = None) -> Any:
+    """A cloud row: ``verb`` on an inventory whose gcp.yml has ``changes``, refused before any API call."""
+    GCP_SETTINGS[case_id] = changes
+    return case(case_id, ("-i", f"{TMP}/{case_id}", *verb.split()), field, allowed, env={**NO_COMPUTE, **(env or {})})
 
 
 CASES = [
@@ -186,6 +200,22 @@ CASES = [
     case("credentials-vault-without-password", "deploy", "ib_gateway_credentials_file: '{tmp}/vault-credentials.yml'",
          ("a vault-encrypted file needs the vault password", "ANSIBLE_VAULT_PASSWORD_FILE"),
          host_vars={"ib_gateway_credentials_file": f"{TMP}/vault-credentials.yml"}),
+    # Cloud settings (gcp.yml and the environment): refused before the Google libraries load and before any call.
+    gcp("gcp-api-source-public", "provision --plan", {"api": {"source_ranges": ["198.51.100.0/24"]}},
+        "api.source_ranges: 198.51.100.0/24 is not a private range",
+        ("10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10", "or set api.allow_public_sources: true")),
+    gcp("gcp-allow-public-sources-yes", "provision", {"api": {"allow_public_sources": "yes"}},
+        "api.allow_public_sources: 'yes' is not true or false", "(allowed: true, false)"),
+    gcp("gcp-api-source-wider-than-8", "provision --plan", {"api": {"source_ranges": ["10.0.0.0/7"]}},
+        "api.source_ranges: 10.0.0.0/7 opens the port to the world", "allowed: a list of IPv4 CIDRs from /8 to /32"),
+    gcp("gcp-nat-ip-with-public-ip", "provision", {"vm": {"nat_ip": "static"}},
+        "vm.nat_ip: applies only without an external IP", "allowed: leave it out, or set vm.public_ip: false"),
+    gcp("gcp-nat-ip-fixed", "provision --plan", {"vm": {"public_ip": False, "nat_ip": "fixed"}},
+        "vm.nat_ip: 'fixed' is not valid", ("static (an external address reserved for Cloud NAT", "auto")),
+    gcp("gcp-endpoint-env-file-url", "destroy --yes", {}, "$IBGW_OPS_COMPUTE_ENDPOINT: 'file:///etc/passwd' is not "
+        "an endpoint URL", "https://host[:port][/path]", env={"IBGW_OPS_COMPUTE_ENDPOINT": "file:///etc/passwd"}),
+    gcp("gcp-endpoint-yml-with-password", "provision --plan", {"": {"compute_endpoint": "https://u:pw@compute.test"}},
+        "compute_endpoint: 'https://u:pw@compute.test' is not an endpoint URL", "https://host[:port][/path]"),
 ]
 
 
@@ -218,6 +248,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))
         path.chmod(0o600)
     (tmp / "broken-credentials.yml").write_text("ib_gateway_credentials: {live: [unclosed\n")
+    example = yaml.safe_load((data_dir() / "inventory" / "gcp" / "gcp.yml").read_text())
+    for case_id, changes in GCP_SETTINGS.items():
+        document = {**example, **changes.get("", {})}
+        for section, values in changes.items():
+            if section:
+                document[section] = {**example.get(section, {}), **values}
+        (tmp / case_id).mkdir()
+        (tmp / case_id / "gcp.yml").write_text(yaml.safe_dump(document))
     vault_password = tmp / "vault-password"
     vault_password.write_text("not-given-to-the-cli\n")
     subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file",

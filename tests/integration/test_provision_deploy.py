@@ -52,6 +52,14 @@ def test_provision_writes_an_inventory_that_deploys_the_vm(converged_lab: Lab, t
         compose = converged_lab.ssh("cat /opt/ibgw/paper/compose.yaml")
         assert f"{internal}:4002:4004" in compose
 
+        fake.update("firewalls", "ibgw-allow-api", sourceTags=["web"], disabled=True)
+        fake.reset_log()
+        fixed = provision()
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+        assert "source_tags: ['web'] -> [] (update: a patch cannot clear a list)" in fixed.stdout
+        assert fake.mutating_calls() == ["PUT /compute/v1/projects/lab-project/global/firewalls/ibgw-allow-api"]
+        assert "sourceTags" not in fake.get("firewalls", "ibgw-allow-api")
+
         fake.reset_log()
         second = provision()
         assert second.returncode == 0, second.stdout + second.stderr

@@ -12,7 +12,7 @@ from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1 as c
 
-from tests.fake_compute import API_ROOT, FakeCompute
+from tests.fake_compute import API_ROOT, ApiError, FakeCompute
 
 P, R, Z = "proj", "us-east1", "us-east1-b"
 DONE, RUNNING = c.Operation.Status.DONE, c.Operation.Status.RUNNING
@@ -363,3 +363,121 @@ def test_unsupported_calls_are_not_mistaken_for_missing_resources(gce):
     with pytest.raises(exceptions.MethodNotImplemented):
         gce.networks.switch_to_custom_mode_unary(project=P, network="net")
 
+
+
+def add_rule(gce, name="fw", **fields):
+    fields.setdefault("allowed", [c.Allowed(I_p_protocol="tcp", ports=["4002"])])
+    return gce.firewalls.insert_unary(project=P, firewall_resource=c.Firewall(
+        name=name, network="global/networks/net", **fields))
+
+
+def test_a_firewall_patch_cannot_clear_a_list_but_an_update_replaces_the_rule(fake, vpc):
+    add_rule(vpc, source_ranges=["10.20.0.0/26"], source_tags=["web"], target_tags=["ibgw"], priority=900)
+    vpc.firewalls.patch_unary(project=P, firewall="fw", firewall_resource=c.Firewall(
+        source_tags=[], disabled=False, priority=1000))
+    patched = fake.get("firewalls", "fw")
+    assert patched["sourceTags"] == ["web"] and patched["priority"] == 1000  # [] is never sent, False and 1000 are
+    assert fake.requests[-1].body == {"disabled": False, "priority": 1000}
+    before = fake.get("firewalls", "fw")
+    vpc.firewalls.update_unary(project=P, firewall="fw", firewall_resource=c.Firewall(
+        name="fw", network="global/networks/net", allowed=[c.Allowed(I_p_protocol="tcp", ports=["4001"])],
+        source_ranges=["10.30.0.0/26"]))
+    after = fake.get("firewalls", "fw")
+    assert "sourceTags" not in after and "targetTags" not in after
+    assert after["sourceRanges"] == ["10.30.0.0/26"] and after["priority"] == 1000 and after["disabled"] is False
+    assert (after["id"], after["selfLink"], after["creationTimestamp"]) == (
+        before["id"], before["selfLink"], before["creationTimestamp"])
+
+
+@pytest.mark.parametrize("change", [
+    {"direction": "EGRESS", "source_tags": []},
+    {"denied": [c.Denied(I_p_protocol="tcp")], "allowed": []},
+    {"network": "global/networks/other"},
+], ids=["direction", "action", "network"])
+def test_a_firewalls_direction_action_and_network_stay_as_created(fake, vpc, change):
+    add_network(vpc, "other")
+    add_rule(vpc, source_ranges=["10.20.0.0/26"])
+    before = fake.get("firewalls", "fw")
+    body = {"name": "fw", "network": "global/networks/net", "allowed": [c.Allowed(I_p_protocol="tcp")], **change}
+    for call in (lambda: vpc.firewalls.update_unary(project=P, firewall="fw", firewall_resource=c.Firewall(**body)),
+                 lambda: vpc.firewalls.patch_unary(project=P, firewall="fw", firewall_resource=c.Firewall(**change))):
+        with pytest.raises(exceptions.BadRequest, match="cannot be changed"):
+            call()
+    assert fake.get("firewalls", "fw") == before
+    with pytest.raises(ApiError, match="cannot be changed"):
+        fake.update("firewalls", "fw", direction="EGRESS")
+
+
+@pytest.mark.parametrize("fields", [
+    {"source_service_accounts": ["a@p.iam.gserviceaccount.com"], "target_tags": ["ibgw"]},
+    {"target_service_accounts": ["a@p.iam.gserviceaccount.com"], "source_tags": ["web"]},
+    {"allowed": [c.Allowed(I_p_protocol="tcp")], "denied": [c.Denied(I_p_protocol="udp")]},
+    {"allowed": []},
+    {"direction": "EGRESS", "source_tags": ["web"]},
+    {"log_config": c.FirewallLogConfig(enable=False, metadata="INCLUDE_ALL_METADATA")},
+], ids=["source-accounts-with-tags", "target-accounts-with-tags", "allowed-and-denied", "neither", "egress-tags",
+        "log-metadata-without-logging"])
+def test_firewall_combinations_the_api_refuses(fake, vpc, fields):
+    with pytest.raises(exceptions.BadRequest):
+        add_rule(vpc, **fields)
+    assert fake.names("firewalls") == []
+
+
+def test_access_configs_are_removed_and_added_one_per_interface(fake, vpc):
+    add_address(vpc, "ip-ext")
+    reserved = fake.get("addresses", "ip-ext")["address"]
+    add_instance(vpc)
+    kw = {"project": P, "zone": Z, "instance": "vm", "network_interface": "nic0"}
+    vpc.instances.add_access_config_unary(**kw, access_config_resource=c.AccessConfig(name="by-hand"))
+    ephemeral = fake.get("instances", "vm")["networkInterfaces"][0]["accessConfigs"][0]
+    assert ephemeral["name"] == "by-hand" and ephemeral["natIP"] != reserved
+    with pytest.raises(exceptions.BadRequest, match="one access config"):
+        vpc.instances.add_access_config_unary(**kw, access_config_resource=c.AccessConfig(nat_i_p=reserved))
+    with pytest.raises(exceptions.BadRequest, match="No such access config"):
+        vpc.instances.delete_access_config_unary(**kw, access_config="External NAT")
+    vpc.instances.delete_access_config_unary(**kw, access_config="by-hand")
+    assert "accessConfigs" not in fake.get("instances", "vm")["networkInterfaces"][0]
+    vpc.instances.add_access_config_unary(**kw, access_config_resource=c.AccessConfig(nat_i_p=reserved))
+    assert fake.get("instances", "vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"] == reserved
+    assert fake.get("addresses", "ip-ext")["status"] == "IN_USE"
+
+
+def test_a_service_account_changes_only_on_a_stopped_vm(fake, vpc):
+    add_instance(vpc)
+    kw = {"project": P, "zone": Z, "instance": "vm"}
+    request = c.InstancesSetServiceAccountRequest(email="gw@proj.iam.gserviceaccount.com",
+                                                  scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    with pytest.raises(exceptions.BadRequest, match="must be stopped"):
+        vpc.instances.set_service_account_unary(**kw, instances_set_service_account_request_resource=request)
+    vpc.instances.stop_unary(**kw)
+    vpc.instances.set_service_account_unary(**kw, instances_set_service_account_request_resource=request)
+    assert fake.get("instances", "vm")["serviceAccounts"] == [
+        {"email": "gw@proj.iam.gserviceaccount.com", "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}]
+    vpc.instances.set_service_account_unary(
+        **kw, instances_set_service_account_request_resource=c.InstancesSetServiceAccountRequest())
+    assert "serviceAccounts" not in fake.get("instances", "vm")
+
+
+def test_a_manual_nat_uses_reserved_external_addresses_and_holds_them(fake, vpc):
+    add_address(vpc, "nat-ip")
+    add_internal(vpc)
+    link = f"{API_ROOT}projects/{P}/regions/{R}/addresses/nat-ip"
+
+    def router(name, option, ips):
+        return c.Router(name=name, network="global/networks/net", nats=[c.RouterNat(
+            name="nat", nat_ip_allocate_option=option, nat_ips=ips,
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES")])
+
+    for option, ips in (("MANUAL_ONLY", []), ("AUTO_ONLY", [link]), ("MANUAL_ONLY", [f"regions/{R}/addresses/ip-int"])):
+        with pytest.raises(exceptions.BadRequest):
+            vpc.routers.insert_unary(project=P, region=R, router_resource=router("rt", option, ips))
+    vpc.routers.insert_unary(project=P, region=R, router_resource=router("rt", "AUTO_ONLY", []))
+    vpc.routers.patch_unary(project=P, region=R, router="rt", router_resource=router(
+        "rt", "MANUAL_ONLY", [f"regions/{R}/addresses/nat-ip"]))
+    assert fake.get("routers", "rt")["nats"][0]["natIps"] == [link]
+    address = fake.get("addresses", "nat-ip")
+    assert address["status"] == "IN_USE" and address["users"] == [f"{API_ROOT}projects/{P}/regions/{R}/routers/rt"]
+    with pytest.raises(exceptions.BadRequest, match="not a free external address"):
+        vpc.routers.insert_unary(project=P, region=R, router_resource=router("rt2", "MANUAL_ONLY", [link]))
+    with pytest.raises(exceptions.BadRequest, match="already being used"):
+        vpc.addresses.delete_unary(project=P, region=R, address="nat-ip")

@@ -66,6 +66,15 @@ BAD = [
     ("ssh.admin_ranges", ["0.0.0.0/0"], "ssh.admin_ranges", "world"),
     ("ssh.user", None, "ssh.user", "is missing"),
     ("compute_endpoint", "not a url", "compute_endpoint", "URL"),
+    ("compute_endpoint", "ftp://compute.example.com", "compute_endpoint", "https://host[:port]"),
+    ("compute_endpoint", "https://user:secret@compute.example.com", "compute_endpoint", "not an endpoint URL"),
+    ("compute_endpoint", "https://compute.example.com:99999", "compute_endpoint", "not an endpoint URL"),
+    ("api.source_ranges", ["203.0.113.0/28"], "api.source_ranges", "203.0.113.0/28 is not a private range"),
+    ("api.source_ranges", ["100.0.0.0/9"], "api.source_ranges", "api.allow_public_sources: true"),
+    ("api.source_ranges", ["10.0.0.0/7"], "api.source_ranges", "CIDRs from /8 to /32"),
+    ("api.allow_public_sources", "yes", "api.allow_public_sources", "true, false"),
+    ("vm.nat_ip", "fixed", "vm.nat_ip", "static (an external address reserved for Cloud NAT"),
+    ("vm.nat_ip", "static", "vm.nat_ip", "only without an external IP"),
     ("network", "10.0.0.0/8", "network", "mapping"),
 ]
 
@@ -98,6 +107,48 @@ def test_a_missing_or_broken_file_is_bad_input(tmp_path: Path):
 def test_the_endpoint_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv(settings.ENDPOINT_ENV, "http://127.0.0.1:9/")
     assert settings.parse(EXAMPLE).compute_endpoint == "http://127.0.0.1:9"
+
+
+def test_the_environment_wins_over_gcp_yml_and_says_what_it_overrode(monkeypatch):
+    document = changed("compute_endpoint", "https://compute-private.example.com")
+    assert settings.parse(document).compute_endpoint_overridden == ""
+    monkeypatch.setenv(settings.ENDPOINT_ENV, "http://127.0.0.1:9")
+    parsed = settings.parse(document)
+    assert parsed.compute_endpoint == "http://127.0.0.1:9"
+    assert parsed.compute_endpoint_overridden == "https://compute-private.example.com"
+    monkeypatch.setenv(settings.ENDPOINT_ENV, "https://compute-private.example.com/")
+    assert settings.parse(document).compute_endpoint_overridden == ""
+
+
+def test_a_bad_endpoint_in_the_environment_is_refused_by_its_name(monkeypatch):
+    monkeypatch.setenv(settings.ENDPOINT_ENV, "file:///etc/passwd")
+    with pytest.raises(BadInput) as refused:
+        settings.parse(EXAMPLE)
+    assert refused.value.field == "$IBGW_OPS_COMPUTE_ENDPOINT"
+    assert "https://host[:port]" in str(refused.value)
+    monkeypatch.setenv(settings.ENDPOINT_ENV, "http://127.0.0.1:9")
+    with pytest.raises(BadInput, match=r"^compute_endpoint: 'not a url'"):
+        settings.parse(changed("compute_endpoint", "not a url"))
+
+
+def test_a_slash_8_is_the_widest_source_and_public_ones_need_saying_so():
+    assert settings.parse(changed("api.source_ranges", ["10.0.0.0/8"])).api_source_ranges == ("10.0.0.0/8",)
+    assert settings.parse(changed("api.source_ranges", ["100.64.0.0/10", "192.168.4.0/24"])).api_source_ranges
+    document = changed("api.source_ranges", ["203.0.113.0/28"])
+    document["api"]["allow_public_sources"] = True
+    parsed = settings.parse(document)
+    assert parsed.api_source_ranges == ("203.0.113.0/28",) and parsed.api_allow_public_sources is True
+    document["api"]["source_ranges"] = ["0.0.0.0/0"]
+    with pytest.raises(BadInput, match="opens the port to the world"):
+        settings.parse(document)
+
+
+def test_cloud_nat_gets_a_static_address_unless_told_otherwise():
+    assert settings.parse(EXAMPLE).nat_ip == ""
+    assert settings.parse(changed("vm.public_ip", False)).nat_ip == "static"
+    document = changed("vm.public_ip", False)
+    document["vm"]["nat_ip"] = "auto"
+    assert settings.parse(document).nat_ip == "auto"
 
 
 @pytest.mark.parametrize("verb", [["provision", "--plan"], ["destroy", "--yes"]])

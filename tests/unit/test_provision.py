@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import compute_v1
 
 from ibgw_ops.cli import main
 from ibgw_ops.errors import ExitCode
@@ -86,7 +88,9 @@ def test_a_fresh_project_gets_every_resource_with_its_settings(fake, inventory):
     assert vm["labels"] == {"managed-by": "ibgw-ops", "ibgw-deployment": "ibgw"}
     assert vm["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableVtpm": True,
                                             "enableIntegrityMonitoring": True}
-    assert vm["metadata"]["items"] == [{"key": "enable-oslogin", "value": "TRUE"}]
+    assert vm["metadata"]["items"] == [{"key": "enable-oslogin", "value": "TRUE"},
+                                       {"key": "block-project-ssh-keys", "value": "TRUE"},
+                                       {"key": "serial-port-enable", "value": "FALSE"}]
     assert vm["machineType"].endswith(f"zones/{ZONE}/machineTypes/e2-medium")
     sent = next(r.body for r in fake.requests if r.method == "POST" and r.path.endswith("/instances"))
     assert sent["disks"][0]["initializeParams"]["sourceImage"].endswith("family/debian-13")
@@ -96,7 +100,7 @@ def test_a_fresh_project_gets_every_resource_with_its_settings(fake, inventory):
     hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
     host = hosts["ibgw-vm"]
     assert host["ib_gateway_bind_address"] == "10.20.0.10"
-    assert host["ibgw_external_ip"] == external
+    assert host["ibgw_external_ip"] == host["ibgw_egress_ip"] == external
     assert host["host_firewall_api_source_ranges"] == ["10.20.1.0/26"]
     assert "start-iap-tunnel ibgw-vm 22" in host["ansible_ssh_common_args"]
 
@@ -198,18 +202,56 @@ def test_a_resource_of_the_same_name_not_ours_is_not_adopted(fake, inventory, ca
     assert fake.names("subnetworks") == []
 
 
-def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory):
+def test_without_a_public_ip_the_vm_gets_cloud_nat(fake, inventory, capsys):
     edit(inventory, "vm", public_ip=False)
     assert provision(inventory) == 0
     assert fake.names("routers") == ["ibgw-router"]
-    assert fake.names("addresses") == ["ibgw-vm-internal"]
+    assert fake.names("addresses") == ["ibgw-nat-external", "ibgw-vm-internal"]
     nat = fake.get("routers", "ibgw-router")["nats"][0]
     assert nat["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+    nat_address = fake.get("addresses", "ibgw-nat-external")
+    assert (nat["natIpAllocateOption"], nat["natIps"]) == ("MANUAL_ONLY", [nat_address["selfLink"]])
+    assert nat_address["status"] == "IN_USE" and nat_address["labels"]["ibgw-deployment"] == "ibgw"
     assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
+    host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    assert (host["ibgw-vm"]["ibgw_external_ip"], host["ibgw-vm"]["ibgw_egress_ip"]) == ("", nat_address["address"])
+    capsys.readouterr()
+    assert main(["-i", str(inventory), "hosts"]) == 0
+    shown = capsys.readouterr().out
+    assert f"{{ibgw_egress_ip = {nat_address['address']}}}" in shown and "{ansible_host = ibgw-vm}" in shown
+    assert "ansible_ssh_common_args" not in shown
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
 
 
-def test_destroy_removes_only_what_provision_created_and_twice_is_fine(fake, inventory, capsys):
+def test_cloud_nat_moves_from_automatic_to_a_static_address_in_one_provision(fake, inventory, capsys):
+    edit(inventory, "vm", public_ip=False, nat_ip="auto")
+    assert provision(inventory) == 0
+    assert fake.names("addresses") == ["ibgw-vm-internal"]
+    assert fake.get("routers", "ibgw-router")["nats"][0]["natIpAllocateOption"] == "AUTO_ONLY"
+    host = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["ibgw_gateways"]["hosts"]
+    assert host["ibgw-vm"]["ibgw_egress_ip"] == ""
+    edit(inventory, "vm", nat_ip="static")
+    capsys.readouterr()
+    assert main(["-i", str(inventory), "provision", "--plan"]) == 0
+    plan = capsys.readouterr().out
+    assert "create  address     ibgw-nat-external" in plan and "update  router      ibgw-router" in plan
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == [f"POST /compute/v1/projects/{PROJECT}/regions/{REGION}/addresses",
+                                     f"PATCH /compute/v1/projects/{PROJECT}/regions/{REGION}/routers/ibgw-router"]
+    assert fake.get("addresses", "ibgw-nat-external")["status"] == "IN_USE"
+    assert "egress IP " + fake.get("addresses", "ibgw-nat-external")["address"] in capsys.readouterr().out
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+
+
+@pytest.mark.parametrize("public_ip", [True, False], ids=["external-ip", "cloud-nat"])
+def test_destroy_removes_only_what_provision_created_and_twice_is_fine(fake, inventory, capsys, public_ip):
     fake.create("networks", {"name": "someone-else", "autoCreateSubnetworks": True}, project=PROJECT)
+    edit(inventory, "vm", public_ip=public_ip)
     assert provision(inventory) == 0
     assert main(["-i", str(inventory), "destroy", "--yes"]) == 0
     assert everything(fake) == {collection: [] for collection in EVERYTHING} | {"networks": ["someone-else"]}
@@ -231,6 +273,10 @@ BAD = [
     ("project", "", "project: is missing"),
     ("network.cloud_run_subnet_cidr", "10.20.0.0/26", "overlaps network.subnet_cidr"),
     ("api.source_ranges", ["10.30.0.0/26", "0.0.0.0/0"], "api.source_ranges: 0.0.0.0/0 opens the port to the world"),
+    ("api.source_ranges", ["198.51.100.0/24"], "api.source_ranges: 198.51.100.0/24 is not a private range"),
+    ("api.allow_public_sources", "yes", "api.allow_public_sources: 'yes' is not true or false"),
+    ("vm.nat_ip", "static", "vm.nat_ip: applies only without an external IP"),
+    ("compute_endpoint", "https://user:pw@compute.example.com", "compute_endpoint: 'https://user:pw@compute"),
 ]
 
 
@@ -252,3 +298,225 @@ def test_an_unreachable_endpoint_is_its_own_exit_code(fake, inventory, monkeypat
     monkeypatch.setenv("IBGW_OPS_COMPUTE_ENDPOINT", "http://127.0.0.1:9")
     assert main(["-i", str(inventory), "provision", "--plan"]) == ExitCode.UNREACHABLE
     assert "cannot reach the Compute API at http://127.0.0.1:9" in capsys.readouterr().err
+
+
+API_RULE = f"/compute/v1/projects/{PROJECT}/global/firewalls/ibgw-allow-api"
+VM_PATH = f"/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/ibgw-vm"
+ACCOUNT = "gateway@my-trading-project.iam.gserviceaccount.com"
+OTHER_ACCOUNT = "build@my-trading-project.iam.gserviceaccount.com"
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def plan_of(inventory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["-i", str(inventory), "provision", "--plan"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_provision_fixes_it(fake: FakeCompute, inventory: Path, calls: list[str]) -> None:
+    """The drift goes with exactly ``calls``, and the provision after that changes nothing."""
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == calls
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+
+
+def instances_client(fake: FakeCompute) -> compute_v1.InstancesClient:
+    """The real client, as someone with gcloud would change the VM behind provision's back."""
+    return compute_v1.InstancesClient(credentials=AnonymousCredentials(), client_options={"api_endpoint": fake.url})
+
+
+FIREWALL_DRIFT = [
+    ({"sourceTags": ["web"]}, "source_tags: ['web'] -> [] (update: a patch cannot clear a list)", "PUT"),
+    ({"targetTags": [], "targetServiceAccounts": [OTHER_ACCOUNT], "sourceServiceAccounts": [OTHER_ACCOUNT]},
+     f"source_service_accounts: ['{OTHER_ACCOUNT}'] -> [] (update: a patch cannot clear a list)", "PUT"),
+    ({"targetTags": ["ibgw-gateway", "web"]}, "target_tags: ['ibgw-gateway', 'web'] -> ['ibgw-gateway'] (patch)",
+     "PATCH"),
+    ({"disabled": True}, "disabled: True -> False (patch)", "PATCH"),
+    ({"priority": 65000}, "priority: 65000 -> 1000 (patch)", "PATCH"),
+    ({"logConfig": {"enable": True}}, "log_config: {'enable': True} -> {'enable': False} (patch)", "PATCH"),
+    ({"logConfig": {"enable": True, "metadata": "INCLUDE_ALL_METADATA"}},
+     "log_config: {'enable': True, 'metadata': 'INCLUDE_ALL_METADATA'} -> {'enable': False} "
+     "(update: a patch cannot remove a key)", "PUT"),
+]
+
+
+@pytest.mark.parametrize("drift", FIREWALL_DRIFT, ids=["source-tags", "service-accounts", "target-tags", "disabled",
+                                                        "priority", "logging", "logging-metadata"])
+def test_firewall_drift_is_shown_field_by_field_and_fixed_in_one_provision(fake, inventory, capsys, drift):
+    change, shown, method = drift
+    assert provision(inventory) == 0
+    want = fake.get("firewalls", "ibgw-allow-api")
+    fake.update("firewalls", "ibgw-allow-api", **change)
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0
+    assert "update  firewall    ibgw-allow-api" in plan
+    assert shown in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"{method} {API_RULE}"])
+    fixed = fake.get("firewalls", "ibgw-allow-api")
+    for name in ("sourceRanges", "allowed", "targetTags", "direction", "priority", "disabled", "logConfig"):
+        assert fixed.get(name) == want.get(name), name
+    for name in ("sourceTags", "sourceServiceAccounts", "targetServiceAccounts", "denied"):
+        assert not fixed.get(name), name
+
+
+@pytest.mark.parametrize(("recreated", "shown"), [
+    ({"direction": "EGRESS", "destinationRanges": ["10.20.1.0/26"], "sourceRanges": []},
+     "direction: EGRESS -> INGRESS (recreate)"),
+    ({"allowed": [], "denied": [{"IPProtocol": "tcp", "ports": ["4001"]}]},
+     "denied: [{'I_p_protocol': 'tcp', 'ports': ['4001']}] -> [] (recreate)"),
+], ids=["direction", "deny-action"])
+def test_a_rule_recreated_with_another_direction_or_action_is_recreated(fake, inventory, capsys, recreated, shown):
+    assert provision(inventory) == 0
+    rule = fake.get("firewalls", "ibgw-allow-api")
+    fake.delete("firewalls", "ibgw-allow-api")
+    fake.create("firewalls", {key: rule[key] for key in ("name", "description", "network", "allowed",
+                                                         "sourceRanges", "targetTags")} | recreated,
+                project=PROJECT)
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and shown in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"DELETE {API_RULE}",
+                                                    f"POST /compute/v1/projects/{PROJECT}/global/firewalls"])
+    fixed = fake.get("firewalls", "ibgw-allow-api")
+    assert (fixed["direction"], fixed["allowed"], fixed.get("denied")) == ("INGRESS", rule["allowed"], None)
+
+
+def test_an_external_ip_added_by_hand_to_a_private_vm_is_removed(fake, inventory, capsys):
+    edit(inventory, "vm", public_ip=False)
+    assert provision(inventory) == 0
+    instances_client(fake).add_access_config_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm",
+                                                 network_interface="nic0", access_config_resource={"name": "oops"})
+    added = fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0
+    assert f"access_configs: ['{added}'] -> [] (deleteAccessConfig/addAccessConfig)" in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig"])
+    assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
+
+
+def test_the_reserved_external_ip_is_put_back_when_another_was_swapped_in(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    reserved = fake.get("addresses", "ibgw-vm-external")["address"]
+    vms = instances_client(fake)
+    kw = {"project": PROJECT, "zone": ZONE, "instance": "ibgw-vm", "network_interface": "nic0"}
+    vms.delete_access_config_unary(**kw, access_config="external-nat")
+    vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
+    swapped = fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and f"access_configs: ['{swapped}'] -> ['{reserved}']" in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig",
+                                                    f"POST {VM_PATH}/addAccessConfig"])
+    assert fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"] == reserved
+    assert fake.get("addresses", "ibgw-vm-external")["status"] == "IN_USE"
+
+
+def test_login_metadata_is_put_back_and_other_keys_are_kept(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    fake.update("instances", "ibgw-vm", metadata={"items": [
+        {"key": "enable-oslogin", "value": "FALSE"}, {"key": "serial-port-enable", "value": "TRUE"},
+        {"key": "startup-script", "value": "echo hi"}]})
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0
+    for line in ("metadata.enable-oslogin: FALSE -> TRUE (setMetadata)",
+                 "metadata.block-project-ssh-keys: (none) -> TRUE (setMetadata)",
+                 "metadata.serial-port-enable: TRUE -> FALSE (setMetadata)"):
+        assert line in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/setMetadata"])
+    items = {item["key"]: item["value"] for item in fake.get("instances", "ibgw-vm")["metadata"]["items"]}
+    assert items == {"startup-script": "echo hi", "enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE",
+                     "serial-port-enable": "FALSE"}
+
+
+def test_a_service_account_swapped_in_is_left_on_a_running_vm_and_fixed_once_it_is_stopped(fake, inventory, capsys):
+    edit(inventory, "vm", service_account=ACCOUNT)
+    assert provision(inventory) == 0
+    fake.update("instances", "ibgw-vm", serviceAccounts=[
+        {"email": OTHER_ACCOUNT, "scopes": [CLOUD_PLATFORM, "https://www.googleapis.com/auth/compute"]}])
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == ExitCode.ATTENTION and "ok      instance    ibgw-vm" in plan
+    assert (f"service_accounts: [{{'email': '{OTHER_ACCOUNT}', 'scopes': ['https://www.googleapis.com/auth/cloud-"
+            "platform', 'https://www.googleapis.com/auth/compute']}] -> "
+            f"[{{'email': '{ACCOUNT}', 'scopes': ['{CLOUD_PLATFORM}']}}] "
+            "(can change only while the VM is stopped, left as is)") in plan
+    fake.reset_log()
+    assert provision(inventory) == ExitCode.ATTENTION
+    assert fake.mutating_calls() == []
+    assert "service_accounts differs and can change only while the VM is stopped" in capsys.readouterr().err
+
+    instances_client(fake).stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and "(setServiceAccount)" in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/setServiceAccount"])
+    assert fake.get("instances", "ibgw-vm")["serviceAccounts"] == [{"email": ACCOUNT, "scopes": [CLOUD_PLATFORM]}]
+
+
+NETWORK_LINK = f"projects/{PROJECT}/global/networks/ibgw-net"
+
+
+def foreign(name: str, **fields: object) -> dict[str, object]:
+    return {"name": name, "network": NETWORK_LINK, "sourceRanges": ["0.0.0.0/0"],
+            "allowed": [{"IPProtocol": "tcp", "ports": ["4000-4010"]}], **fields}
+
+
+def test_a_foreign_rule_admitting_the_api_is_named_and_exits_attention(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    fake.create("firewalls", foreign("open-everything", allowed=[{"IPProtocol": "all"}]), project=PROJECT)
+    fake.create("firewalls", foreign("web-to-gateway", sourceRanges=[], sourceTags=["web"],
+                                     targetTags=["ibgw-gateway"], allowed=[{"IPProtocol": "tcp", "ports": ["22"]}]),
+                project=PROJECT)
+    harmless = [
+        foreign("other-tag", targetTags=["web"]),
+        foreign("udp-only", allowed=[{"IPProtocol": "udp"}]),
+        foreign("other-ports", allowed=[{"IPProtocol": "tcp", "ports": ["80", "443", "5000-6000"]}]),
+        foreign("switched-off", disabled=True),
+        foreign("outbound", direction="EGRESS", sourceRanges=[], destinationRanges=["0.0.0.0/0"]),
+        foreign("a-deny-rule", allowed=[], denied=[{"IPProtocol": "tcp"}]),
+    ]
+    for rule in harmless:
+        fake.create("firewalls", rule, project=PROJECT)
+    fake.create("networks", {"name": "elsewhere", "autoCreateSubnetworks": False}, project=PROJECT)
+    fake.create("firewalls", foreign("elsewhere-open", network=f"projects/{PROJECT}/global/networks/elsewhere"),
+                project=PROJECT)
+
+    code, plan, err = plan_of(inventory, capsys)
+    assert code == ExitCode.ATTENTION
+    assert ("foreign firewall    open-everything      admits tcp:22,4001,4002 to every instance from 0.0.0.0/0 "
+            "(not managed by this deployment)") in plan
+    assert "foreign firewall    web-to-gateway       admits tcp:22 to tag ibgw-gateway from tag web" in plan
+    assert plan.count("foreign ") == 2
+    assert "2 firewall rule(s) not managed by this deployment" in err
+
+    fake.reset_log()
+    assert provision(inventory) == ExitCode.ATTENTION
+    out, err = capsys.readouterr()
+    assert "open-everything" in out and "deploy skipped" in err
+    assert fake.mutating_calls() == []
+    assert fake.names("firewalls").count("open-everything") == 1
+
+    assert main(["-i", str(inventory), "provision", "--plan", "--accept-foreign-rules"]) == 0
+    assert provision(inventory, "--accept-foreign-rules") == 0
+    assert "open-everything" in capsys.readouterr().out
+
+
+def test_a_foreign_rule_for_the_vms_service_account_counts(fake, inventory, capsys):
+    edit(inventory, "vm", service_account=ACCOUNT)
+    assert provision(inventory) == 0
+    fake.create("firewalls", foreign("by-account", sourceRanges=["10.0.0.0/8"], targetServiceAccounts=[ACCOUNT]),
+                project=PROJECT)
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == ExitCode.ATTENTION
+    assert f"by-account           admits tcp:4001,4002 to service account {ACCOUNT} from 10.0.0.0/8" in plan
+
+
+def test_an_endpoint_from_the_environment_over_gcp_yml_is_announced(fake, inventory, capsys):
+    path = inventory / "gcp.yml"
+    document = yaml.safe_load(path.read_text())
+    document["compute_endpoint"] = "https://compute-private.example.com"
+    path.write_text(yaml.safe_dump(document))
+    code, _, err = plan_of(inventory, capsys)
+    assert code == 0
+    assert (f"Compute endpoint {fake.url} from $IBGW_OPS_COMPUTE_ENDPOINT, not gcp.yml's compute_endpoint "
+            "https://compute-private.example.com") in err

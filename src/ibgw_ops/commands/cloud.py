@@ -1,8 +1,9 @@
 """``ibgw-ops provision | destroy``: the Google Cloud resources of a deployment, from ``<inventory>/gcp.yml``.
 
 Settings are checked completely before the first API call. The Compute endpoint is the default one, or
-``compute_endpoint`` in gcp.yml / ``$IBGW_OPS_COMPUTE_ENDPOINT`` (private endpoints, the tests' fake).
-The cloud libraries are imported inside the verbs, so other verbs start without them.
+``$IBGW_OPS_COMPUTE_ENDPOINT``, else ``compute_endpoint`` in gcp.yml (private endpoints, the tests' fake); an
+environment value that replaces gcp.yml's is announced. The cloud libraries are imported inside the verbs, so other
+verbs start without them. Drift or foreign rules that leave the gateway open exit 10 (ATTENTION).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from ibgw_ops.commands.options import confirm, open_runner, runner_options
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.gcp import host_inventory
 from ibgw_ops.gcp.desired import SINGULAR
-from ibgw_ops.gcp.settings import GcpSettings, load
+from ibgw_ops.gcp.settings import ENDPOINT_ENV, GcpSettings, load
 
 if TYPE_CHECKING:
     from ibgw_ops.gcp.compute import ComputeApi
+    from ibgw_ops.gcp.provision import ForeignRule
+    from ibgw_ops.gcp.reconcile import Step
 
 
 def register(verbs: Any) -> None:
@@ -31,6 +34,9 @@ def register(verbs: Any) -> None:
                         help="print what would be created, changed or left as is; change nothing")
     parser.add_argument("--skip-deploy", action="store_true",
                         help="create the cloud resources and the inventory, but do not configure the VM")
+    parser.add_argument("--accept-foreign-rules", action="store_true",
+                        help="go on (exit 0, deploy) although firewall rules this deployment does not manage admit "
+                             "the gateway's API ports or SSH; they are still listed")
     parser.set_defaults(handler=provision)
 
     parser = verbs.add_parser("destroy", help=destroy.__doc__, description=destroy.__doc__)
@@ -45,24 +51,63 @@ def provision(args: argparse.Namespace) -> int:
 
     if args.plan:
         print(f"plan for deployment '{settings.deployment}' in {settings.project}/{settings.zone}:")
-        for step in cloud.plan(api, settings):
+        steps = cloud.plan(api, settings)
+        for step in steps:
             print(cloud.describe(step))
-        return int(ExitCode.OK)
+        code = _foreign(cloud.foreign_rules(api, settings), args.accept_foreign_rules)
+        return int(ExitCode.ATTENTION) if _left_open(steps) else code
 
     steps = cloud.apply(api, settings, lambda step: print(cloud.describe(step, done=True), flush=True))
+    _warn_unfixable(steps)
+    external = cloud.external_ip(api, settings)
+    egress = cloud.egress_ip(api, settings, external)
+    if host_inventory.write(directory, settings, external, egress):
+        print(f"inventory written: {directory / 'hosts.yml'} (egress IP {egress or 'automatic, may change'})")
+    code = _foreign(cloud.foreign_rules(api, settings), args.accept_foreign_rules)
+    if code != ExitCode.OK:
+        print("ibgw-ops: deploy skipped: remove or narrow the rules above, or accept them with "
+              "--accept-foreign-rules", file=sys.stderr)
+        return code
+    if not args.skip_deploy:
+        with open_runner(args, directory) as runner:
+            lifecycle.wait_for_hosts(runner)
+            lifecycle.deploy(runner)
+        print(f"deployed: start the gateways with 'ibgw-ops -i {directory} up live' (or paper-up)")
+    return int(ExitCode.ATTENTION) if _left_open(steps) else int(ExitCode.OK)
+
+
+def _warn_unfixable(steps: list[Step]) -> None:
+    """Warn of the drift provision left, with what the operator can do about it."""
+    from ibgw_ops.gcp.reconcile import STOPPED_ONLY  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
     for step in steps:
         for drift in step.unfixable:
+            advice = ("stop the VM when a stop is acceptable (it ends the gateway sessions) and run provision again"
+                      if drift.note == STOPPED_ONLY else "recreate it (destroy, provision) when a stop is acceptable")
             print(f"ibgw-ops: warning: {SINGULAR[step.resource.kind]} {step.resource.name}: {drift.field} differs "
-                  "and cannot change in place; recreate it (destroy, provision) when a stop is acceptable",
-                  file=sys.stderr)
-    if host_inventory.write(directory, settings, cloud.external_ip(api, settings)):
-        print(f"inventory written: {directory / 'hosts.yml'}")
-    if args.skip_deploy:
-        return int(ExitCode.OK)
-    with open_runner(args, directory) as runner:
-        lifecycle.wait_for_hosts(runner)
-        lifecycle.deploy(runner)
-    print(f"deployed: start the gateways with 'ibgw-ops -i {directory} up live' (or paper-up)")
+                  f"and {drift.note}; {advice}", file=sys.stderr)
+
+
+def _left_open(steps: list[Step]) -> bool:
+    """Whether drift that matters is left until the VM stops (a service account swapped in): exit 10.
+
+    Drift only a recreate fixes (machine type, a subnet's range) is a setting not yet applied, not an opening.
+    """
+    from ibgw_ops.gcp.reconcile import STOPPED_ONLY  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
+    return any(drift.note == STOPPED_ONLY for step in steps for drift in step.unfixable)
+
+
+def _foreign(rules: list[ForeignRule], accepted: bool) -> int:
+    """List the foreign rules; exit 10 (ATTENTION) for them unless the operator accepted them."""
+    from ibgw_ops.gcp.provision import describe_foreign  # noqa: PLC0415 - cloud libraries load only for cloud verbs
+
+    for rule in rules:
+        print(describe_foreign(rule))
+    if rules and not accepted:
+        print(f"ibgw-ops: attention: {len(rules)} firewall rule(s) not managed by this deployment admit the "
+              "gateway's API ports or SSH (the IB API has no authentication)", file=sys.stderr)
+        return int(ExitCode.ATTENTION)
     return int(ExitCode.OK)
 
 
@@ -93,6 +138,9 @@ def _open(args: argparse.Namespace) -> tuple[Path, GcpSettings, ComputeApi]:
     path = inventory.resolve(args.inventory)
     directory = path if path.is_dir() else path.parent
     settings = load(directory)
+    if settings.compute_endpoint_overridden:
+        print(f"ibgw-ops: Compute endpoint {settings.compute_endpoint} from ${ENDPOINT_ENV}, not gcp.yml's "
+              f"compute_endpoint {settings.compute_endpoint_overridden}", file=sys.stderr)
     from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
     return directory, settings, ComputeApi(settings)

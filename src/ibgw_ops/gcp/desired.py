@@ -1,7 +1,9 @@
 """The resources one deployment consists of, as pure data derived from its settings.
 
 Bodies use the client's field names (``I_p_protocol``, ``network_i_p``, ``type_``) and hold only the fields
-ibgw-ops manages; ``needs`` names the resources that must exist first, which makes the list a dependency graph.
+ibgw-ops manages; a firewall rule states every field that decides who reaches what, empty ones included, so that
+anything added to it is drift. ``needs`` names the resources that must exist first, which makes the list a
+dependency graph.
 Networks, subnetworks, firewalls and routers take no labels in the Compute API, so ownership is marked in their
 description; addresses and the instance carry labels as well.
 """
@@ -16,6 +18,11 @@ from ibgw_ops.gcp.settings import IAP_RANGE, GcpSettings
 OWNER_LABEL = "managed-by"
 OWNER_VALUE = "ibgw-ops"
 DEPLOYMENT_LABEL = "ibgw-deployment"
+# Instance metadata that decides who may log in: OS Login only, no project-wide SSH keys, no serial console. Stated
+# on the VM itself, so that project-wide metadata cannot turn them around.
+LOGIN_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"}
+# The VM service account's OAuth scope: IAM roles, not scopes, narrow what it may do.
+VM_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NETWORKS, SUBNETWORKS, ADDRESSES, FIREWALLS, ROUTERS, INSTANCES = (
     "networks", "subnetworks", "addresses", "firewalls", "routers", "instances")
 # The API's argument name for one resource of each collection (also how the CLI names a kind).
@@ -53,6 +60,7 @@ def names(settings: GcpSettings) -> dict[str, str]:
     return {
         "network": f"{prefix}-net", "subnet": f"{prefix}-subnet", "run_subnet": f"{prefix}-run-egress",
         "internal_ip": f"{prefix}-vm-internal", "external_ip": f"{prefix}-vm-external",
+        "nat_ip": f"{prefix}-nat-external",
         "api_rule": f"{prefix}-allow-api", "ssh_rule": f"{prefix}-allow-ssh", "router": f"{prefix}-router",
         "vm": f"{prefix}-vm", "tag": f"{prefix}-gateway",
     }
@@ -93,13 +101,7 @@ def resources(settings: GcpSettings) -> list[Resource]:
             "address_type": "EXTERNAL", "network_tier": "PREMIUM",
         }, (), "external, premium tier"))
     else:
-        found.append(Resource(ROUTERS, n["router"], {
-            "name": n["router"], "description": described("Cloud NAT for outbound traffic"), "network": network,
-            "nats": [{
-                "name": f"{settings.deployment}-nat", "nat_ip_allocate_option": "AUTO_ONLY",
-                "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES",
-            }],
-        }, (n["network"],), "Cloud NAT, automatic IPs, all subnets"))
+        found += _cloud_nat(settings)
     found += _firewalls(settings)
     found.append(_instance(settings))
     return found
@@ -128,6 +130,28 @@ def _described(settings: GcpSettings, what: str) -> str:
     return f"{owner_mark(settings.deployment)} {what}"
 
 
+def _cloud_nat(settings: GcpSettings) -> list[Resource]:
+    """The router whose NAT is the VM's way out; with ``nat_ip: static`` through an address of its own."""
+    n, (network, _) = names(settings), _links(settings)
+    nat: dict[str, Any] = {"name": f"{settings.deployment}-nat", "nat_ip_allocate_option": "AUTO_ONLY",
+                           "source_subnetwork_ip_ranges_to_nat": "ALL_SUBNETWORKS_ALL_IP_RANGES", "nat_ips": []}
+    found, needs, summary = [], [n["network"]], "Cloud NAT, automatic IPs (may change), all subnets"
+    if settings.nat_ip == "static":
+        found.append(Resource(ADDRESSES, n["nat_ip"], {
+            "name": n["nat_ip"], "description": _described(settings, "Cloud NAT's static egress IP"),
+            "labels": _labels(settings), "address_type": "EXTERNAL", "network_tier": "PREMIUM",
+        }, (), "external, premium tier, Cloud NAT's egress IP"))
+        nat.update(nat_ip_allocate_option="MANUAL_ONLY",
+                   nat_ips=[f"projects/{settings.project}/regions/{settings.region}/addresses/{n['nat_ip']}"])
+        needs.append(n["nat_ip"])
+        summary = f"Cloud NAT, static egress IP {n['nat_ip']}, all subnets"
+    found.append(Resource(ROUTERS, n["router"], {
+        "name": n["router"], "description": _described(settings, "Cloud NAT for outbound traffic"),
+        "network": network, "nats": [nat],
+    }, tuple(needs), summary))
+    return found
+
+
 def _firewalls(settings: GcpSettings) -> list[Resource]:
     n, (network, _) = names(settings), _links(settings)
     ports = [str(port) for port in settings.api_ports]
@@ -136,8 +160,10 @@ def _firewalls(settings: GcpSettings) -> list[Resource]:
     def rule(name: str, what: str, tcp: list[str], sources: list[str]) -> Resource:
         return Resource(FIREWALLS, name, {
             "name": name, "description": _described(settings, what), "network": network, "direction": "INGRESS",
-            "priority": 1000, "allowed": [{"I_p_protocol": "tcp", "ports": tcp}], "source_ranges": sources,
-            "target_tags": [n["tag"]],
+            "priority": 1000, "disabled": False, "log_config": {"enable": False},
+            "allowed": [{"I_p_protocol": "tcp", "ports": tcp}], "denied": [],
+            "source_ranges": sources, "source_tags": [], "source_service_accounts": [],
+            "target_tags": [n["tag"]], "target_service_accounts": [],
         }, (n["network"],), f"tcp:{','.join(tcp)} from {', '.join(sources)} to tag {n['tag']}")
 
     return [rule(n["api_rule"], "gateway API from Cloud Run only", ports, list(settings.api_source_ranges)),
@@ -156,15 +182,14 @@ def _instance(settings: GcpSettings) -> Resource:
         "name": n["vm"], "description": _described(settings, "IB Gateway host"), "labels": _labels(settings),
         "machine_type": f"projects/{settings.project}/zones/{settings.zone}/machineTypes/{settings.machine_type}",
         "tags": {"items": [n["tag"]]},
-        "metadata": {"items": [{"key": "enable-oslogin", "value": "TRUE"}]},
+        "metadata": {"items": [{"key": key, "value": value} for key, value in LOGIN_METADATA.items()]},
         "network_interfaces": [interface],
         "disks": [{"boot": True, "auto_delete": True, "initialize_params": {
             "source_image": settings.image, "disk_size_gb": settings.disk_size_gb, "disk_type":
             f"projects/{settings.project}/zones/{settings.zone}/diskTypes/pd-balanced"}}],
         "shielded_instance_config": {"enable_secure_boot": True, "enable_vtpm": True,
                                      "enable_integrity_monitoring": True},
-        "service_accounts": ([{"email": settings.service_account,
-                               "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}]
+        "service_accounts": ([{"email": settings.service_account, "scopes": VM_SCOPES}]
                              if settings.service_account else []),
     }
     account = settings.service_account or "no service account"

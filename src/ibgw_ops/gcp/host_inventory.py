@@ -22,8 +22,8 @@ def known_hosts(settings: GcpSettings) -> Path:
     return state_dir() / "gcp" / f"{settings.project}-{settings.deployment}" / "known_hosts"
 
 
-def host_vars(settings: GcpSettings, external_ip: str) -> dict[str, Any]:
-    """Connection and address variables of the VM."""
+def host_vars(settings: GcpSettings, external_ip: str, egress_ip: str) -> dict[str, Any]:
+    """Connection and address variables of the VM; the egress IP is what IBKR or an allow-list sees ("" auto)."""
     ssh_options = [
         "-o", "IdentitiesOnly=yes", "-o", f"UserKnownHostsFile={known_hosts(settings)}",
         "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=20",
@@ -43,17 +43,18 @@ def host_vars(settings: GcpSettings, external_ip: str) -> dict[str, Any]:
         "ansible_ssh_common_args": shlex.join(ssh_options),
         "ibgw_internal_ip": settings.internal_ip,
         "ibgw_external_ip": external_ip,
+        "ibgw_egress_ip": egress_ip,
         # Cloud Run jobs connect to the internal address; the host firewall admits the same sources as GCP's.
         "ib_gateway_bind_address": settings.internal_ip,
         "host_firewall_api_source_ranges": list(settings.api_source_ranges),
     }
 
 
-def write(directory: Path, settings: GcpSettings, external_ip: str) -> bool:
+def write(directory: Path, settings: GcpSettings, external_ip: str, egress_ip: str) -> bool:
     """Write ``<directory>/hosts.yml`` for the VM; return whether it changed."""
     known_hosts(settings).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     return inventory.write_static(
-        directory, {names(settings)["vm"]: host_vars(settings, external_ip)},
+        directory, {names(settings)["vm"]: host_vars(settings, external_ip, egress_ip)},
         f"Written by 'ibgw-ops provision' for {settings.project}/{settings.zone}; settings go in gcp.yml "
         "and group_vars/.")
 

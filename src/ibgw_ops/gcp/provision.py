@@ -3,7 +3,8 @@
 ``plan`` only reads. ``apply`` converges every resource over the dependency graph (network -> subnets ->
 addresses / firewalls / router -> instance), independent ones concurrently; a failure leaves the rest of the
 graph converged, so a rerun picks up where it stopped. ``destroy`` deletes what carries this deployment's mark,
-newest layer first, and treats "already gone" as done.
+newest layer first, and treats "already gone" as done. ``foreign_rules`` finds what provision does not own but
+must not ignore: other ingress rules on the deployment's network that admit the gateway's API ports or SSH.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from ibgw_ops.gcp.desired import (
     owned_by,
     resources,
 )
-from ibgw_ops.gcp.reconcile import CREATE, UPDATE, Step, compare, converge
+from ibgw_ops.gcp.reconcile import CREATE, UPDATE, Step, compare, converge, link_path
 from ibgw_ops.gcp.settings import GcpSettings
 
-# Deletion order: what uses a resource goes before it.
-DESTROY_LAYERS = ((INSTANCES,), (ADDRESSES, FIREWALLS, ROUTERS), (SUBNETWORKS,), (NETWORKS,))
+# Deletion order: what uses a resource goes before it (the VM and Cloud NAT hold addresses).
+DESTROY_LAYERS = ((INSTANCES,), (FIREWALLS, ROUTERS), (ADDRESSES,), (SUBNETWORKS,), (NETWORKS,))
+SSH_PORT = 22
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,16 @@ class Found:
 
     kind: str
     name: str
+
+
+@dataclass(frozen=True)
+class ForeignRule:
+    """A firewall rule this deployment does not manage that admits traffic to the gateway's API ports or SSH."""
+
+    name: str
+    ports: tuple[int, ...]
+    targets: str
+    sources: str
 
 
 def plan(api: ComputeApi, settings: GcpSettings) -> list[Step]:
@@ -82,10 +94,64 @@ def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]
 
 def external_ip(api: ComputeApi, settings: GcpSettings) -> str:
     """The VM's reserved external IP ("" without one)."""
-    if not settings.public_ip:
-        return ""
-    address = api.get(ADDRESSES, names(settings)["external_ip"])
+    return _address(api, names(settings)["external_ip"]) if settings.public_ip else ""
+
+
+def egress_ip(api: ComputeApi, settings: GcpSettings, external: str) -> str:
+    """The address the VM's outbound traffic leaves from: its external IP, Cloud NAT's static one, or "" (auto)."""
+    if settings.public_ip:
+        return external
+    return _address(api, names(settings)["nat_ip"]) if settings.nat_ip == "static" else ""
+
+
+def _address(api: ComputeApi, name: str) -> str:
+    address = api.get(ADDRESSES, name)
     return str(address.get("address", "")) if address else ""
+
+
+def foreign_rules(api: ComputeApi, settings: GcpSettings) -> list[ForeignRule]:
+    """Other enabled ingress rules on the deployment's network that admit the gateway's API ports or SSH to it.
+
+    "To it": to its tag, its service account or every instance. Firewall rules add up: such a rule opens the
+    unauthenticated API however tight the deployment's own rule is.
+    """
+    n = names(settings)
+    network, ours = f"projects/{settings.project}/global/networks/{n['network']}", {n["api_rule"], n["ssh_rule"]}
+    watched = {*settings.api_ports, SSH_PORT}
+    found = []
+    for rule in api.list(FIREWALLS):
+        if (rule["name"] in ours or link_path(str(rule.get("network", ""))) != network or rule.get("disabled")
+                or rule.get("direction", "INGRESS") != "INGRESS"):
+            continue
+        targets = _targets(rule, n["tag"], settings.service_account)
+        ports = _admitted(rule, watched)
+        if targets and ports:
+            sources = [*rule.get("source_ranges", []), *(f"tag {tag}" for tag in rule.get("source_tags", [])),
+                       *(f"service account {sa}" for sa in rule.get("source_service_accounts", []))]
+            found.append(ForeignRule(str(rule["name"]), ports, targets, ", ".join(sources) or "nowhere"))
+    return found
+
+
+def _targets(rule: dict[str, Any], tag: str, account: str) -> str:
+    """Whom of the gateway's a rule applies to ("" if not the gateway VM)."""
+    tags, accounts = rule.get("target_tags") or [], rule.get("target_service_accounts") or []
+    if not tags and not accounts:
+        return "every instance"
+    if tag in tags:
+        return f"tag {tag}"
+    return f"service account {account}" if account and account in accounts else ""
+
+
+def _admitted(rule: dict[str, Any], watched: set[int]) -> tuple[int, ...]:
+    """The watched TCP ports a rule's ``allowed`` entries admit (no ports listed: every port)."""
+    admitted: set[int] = set()
+    for allowed in rule.get("allowed") or []:
+        if str(allowed.get("I_p_protocol", "")).lower() not in ("tcp", "all", "6"):
+            continue
+        spans = [text.split("-", 1) for text in allowed.get("ports") or []]
+        admitted |= {port for port in watched
+                     if not spans or any(int(span[0]) <= port <= int(span[-1]) for span in spans)}
+    return tuple(sorted(admitted))
 
 
 def owned(api: ComputeApi, settings: GcpSettings) -> list[Found]:
@@ -136,16 +202,32 @@ def _raise_failures(failures: dict[str, BaseException]) -> None:
 
 
 def describe(step: Step, *, done: bool = False) -> str:
-    """One plan line (or, ``done``, progress line): action, kind, name, key settings, and drift."""
+    """One plan (or, ``done``, progress) line: action, kind, name, settings; each drift as old -> new (fix)."""
     resource = step.resource
     action = {CREATE: "created", UPDATE: "updated"}.get(step.action, step.action) if done else step.action
     line = f"{action:<7} {SINGULAR[resource.kind]:<11} {resource.name:<20} {resource.summary}"
     for drift in step.drift:
-        verdict = "patch" if drift.patchable else "cannot change in place, left as is"
+        verdict = f"{drift.fix}: {drift.note}" if drift.fix and drift.note else drift.fix or f"{drift.note}, left as is"
         line += f"\n          {drift.field}: {_short(drift.have)} -> {_short(drift.want)} ({verdict})"
     return line
 
 
+def describe_foreign(rule: ForeignRule) -> str:
+    """One attention line: the rule, what it admits, to whom and from where."""
+    ports = ",".join(map(str, rule.ports))
+    return (f"{'foreign':<7} {'firewall':<11} {rule.name:<20} admits tcp:{ports} to {rule.targets} "
+            f"from {rule.sources} (not managed by this deployment)")
+
+
 def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 100 else text[:97] + "..."
+    """A value as the plan shows it: mappings in key order (the API's order varies), long ones cut."""
+    text = "(none)" if value is None else str(_in_key_order(value))
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _in_key_order(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _in_key_order(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_in_key_order(item) for item in value]
+    return value

@@ -1,12 +1,18 @@
-"""Compare one resource with the cloud and converge it: create what is missing, patch what drifted.
+"""Compare one resource with the cloud and converge it: create what is missing, fix what drifted.
 
-Only the fields ibgw-ops manages are compared. Drift in a field the API cannot change in place (a subnet's range,
-the VM's machine type) is reported and left alone: fixing it means a stop or a recreate, which would end a live
-gateway session, so that stays the operator's decision.
+Every managed field is compared, and each knows how the API fixes it. A firewall rule is owned whole: a PATCH
+cannot clear a list (the client never sends an empty one) nor drop a key of a mapping, so a rule that gained
+source tags, service accounts or logging metadata is replaced with an update, and one whose direction or action
+changed (the API keeps those) is recreated. The VM's access configs, tags, service account and login metadata
+have methods of their own; a new service account needs the VM stopped, so on a running VM that drift is reported
+and left. Drift in a field the API cannot change in place (a subnet's range, the VM's machine type) is reported
+and left alone: fixing it means a stop or a recreate, which would end a live gateway session, so that stays the
+operator's decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +22,7 @@ from ibgw_ops.gcp.desired import (
     ADDRESSES,
     FIREWALLS,
     INSTANCES,
+    LOGIN_METADATA,
     NETWORKS,
     ROUTERS,
     SINGULAR,
@@ -25,34 +32,43 @@ from ibgw_ops.gcp.desired import (
 )
 
 CREATE, UPDATE, OK = "create", "update", "ok"
+# How a drifted field is fixed: a firewall PATCH, its replacement (PUT), delete and insert, or a custom method.
+PATCH, REPLACE, RECREATE = "patch", "update", "recreate"
+ACCESS_CONFIG = "deleteAccessConfig/addAccessConfig"
+SET_SERVICE_ACCOUNT = "setServiceAccount"
+CANNOT = "cannot change in place"
+STOPPED_ONLY = "can change only while the VM is stopped"
+# Firewall fixes, weakest first: the step uses the strongest its drift needs.
+_FIREWALL_FIXES = (PATCH, REPLACE, RECREATE)
 
-# Per collection: fields patched in place, and fields only a recreate could change.
-PATCHABLE: dict[str, tuple[str, ...]] = {
-    NETWORKS: ("routing_config",),
-    SUBNETWORKS: ("private_ip_google_access",),
-    ADDRESSES: ("labels",),
-    FIREWALLS: ("direction", "priority", "allowed", "source_ranges", "target_tags"),
-    ROUTERS: ("nats",),
-    INSTANCES: ("labels", "tags", "metadata"),
-}
-FIXED: dict[str, tuple[str, ...]] = {
-    NETWORKS: ("auto_create_subnetworks",),
-    SUBNETWORKS: ("network", "ip_cidr_range"),
-    ADDRESSES: ("address_type", "purpose", "subnetwork", "address", "network_tier"),
-    FIREWALLS: ("network",),
-    ROUTERS: ("network",),
-    INSTANCES: ("machine_type", "network_interfaces", "service_accounts", "shielded_instance_config"),
-}
+
+@dataclass(frozen=True)
+class Field:
+    """One managed field: its name in the plan, how drift is fixed ("" never), and its compared value."""
+
+    name: str
+    fix: str
+    read: Callable[[dict[str, Any]], Any] | None = None
+
+    def value(self, resource: dict[str, Any]) -> Any:
+        """The compared value of a desired body or a resource read from the API (same field names)."""
+        return self.read(resource) if self.read else resource.get(self.name)
 
 
 @dataclass(frozen=True)
 class Drift:
-    """One managed field whose cloud value differs from the settings."""
+    """One managed field whose cloud value differs from the settings, and how provision fixes it ("": it does not)."""
 
     field: str
     want: Any
     have: Any
-    patchable: bool
+    fix: str
+    note: str = ""
+
+    @property
+    def patchable(self) -> bool:
+        """Whether provision fixes it."""
+        return bool(self.fix)
 
 
 @dataclass
@@ -69,6 +85,56 @@ class Step:
         return [d for d in self.drift if not d.patchable]
 
 
+def _nic(resource: dict[str, Any]) -> dict[str, Any]:
+    interfaces = resource.get("network_interfaces") or [{}]
+    return dict(interfaces[0])
+
+
+def _nat_ips(resource: dict[str, Any]) -> list[str]:
+    return [str(config.get("nat_i_p", "")) for config in _nic(resource).get("access_configs") or []]
+
+
+def _interface(resource: dict[str, Any]) -> dict[str, Any]:
+    nic = _nic(resource)
+    return {key: link_path(str(nic.get(key, ""))) for key in ("network", "subnetwork", "network_i_p")}
+
+
+def _sorted_tags(resource: dict[str, Any]) -> list[str]:
+    return sorted((resource.get("tags") or {}).get("items") or [])
+
+
+def _accounts(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"email": account.get("email", ""), "scopes": sorted(account.get("scopes") or [])}
+            for account in resource.get("service_accounts") or []]
+
+
+def _metadata(key: str) -> Callable[[dict[str, Any]], Any]:
+    def read(resource: dict[str, Any]) -> Any:
+        items = (resource.get("metadata") or {}).get("items") or []
+        return next((item.get("value") for item in items if item.get("key") == key), None)
+    return read
+
+
+FIELDS: dict[str, tuple[Field, ...]] = {
+    NETWORKS: (Field("routing_config", PATCH), Field("auto_create_subnetworks", "")),
+    SUBNETWORKS: (Field("private_ip_google_access", "setPrivateIpGoogleAccess"), Field("network", ""),
+                  Field("ip_cidr_range", "")),
+    ADDRESSES: (Field("labels", "setLabels"), *(Field(name, "") for name in (
+        "address_type", "purpose", "subnetwork", "address", "network_tier"))),
+    FIREWALLS: (*(Field(name, PATCH) for name in (
+        "source_ranges", "source_tags", "source_service_accounts", "target_tags", "target_service_accounts",
+        "allowed", "priority", "disabled", "log_config")),
+        *(Field(name, RECREATE) for name in ("denied", "direction", "network"))),
+    ROUTERS: (Field("nats", PATCH), Field("network", "")),
+    INSTANCES: (Field("labels", "setLabels"), Field("tags", "setTags", _sorted_tags),
+                *(Field(f"metadata.{key}", "setMetadata", _metadata(key)) for key in LOGIN_METADATA),
+                Field("access_configs", ACCESS_CONFIG, _nat_ips),
+                Field("service_accounts", SET_SERVICE_ACCOUNT, _accounts),
+                Field("machine_type", ""), Field("network_interfaces", "", _interface),
+                Field("shielded_instance_config", "")),
+}
+
+
 def compare(resource: Resource, current: dict[str, Any] | None, deployment: str) -> Step:
     """The step that would bring ``current`` (None: missing) to the resource's managed fields."""
     if current is None:
@@ -76,15 +142,28 @@ def compare(resource: Resource, current: dict[str, Any] | None, deployment: str)
     if not owned_by(current, deployment):
         raise OpsError(f"{SINGULAR[resource.kind]} {resource.name} exists but is not managed by ibgw-ops deployment "
                        f"'{deployment}' (no owner label or description); rename the deployment or remove it")
-    drift = [Drift(name, resource.body[name], current.get(name), patchable)
-             for names, patchable in ((PATCHABLE[resource.kind], True), (FIXED[resource.kind], False))
-             for name in names
-             if name in resource.body and not matches(resource.body[name], current.get(name), name)]
+    drift = [_drift(resource.kind, spec, spec.value(resource.body), spec.value(current), current)
+             for spec in FIELDS[resource.kind]
+             if (spec.read or spec.name in resource.body)
+             and not matches(spec.value(resource.body), spec.value(current), spec.name)]
     return Step(resource, UPDATE if any(d.patchable for d in drift) else OK, drift)
 
 
+def _drift(kind: str, spec: Field, want: Any, have: Any, current: dict[str, Any]) -> Drift:
+    """The drift of one field, with the fix it needs now."""
+    if not spec.fix:
+        return Drift(spec.name, want, have, "", CANNOT)
+    if spec.fix == SET_SERVICE_ACCOUNT and current.get("status") != "TERMINATED":
+        return Drift(spec.name, want, have, "", STOPPED_ONLY)
+    if kind == FIREWALLS and spec.fix == PATCH and want == [] and have:
+        return Drift(spec.name, want, have, REPLACE, "a patch cannot clear a list")
+    if kind == FIREWALLS and spec.fix == PATCH and isinstance(want, dict) and set(have or {}) - set(want):
+        return Drift(spec.name, want, have, REPLACE, "a patch cannot remove a key")
+    return Drift(spec.name, want, have, spec.fix)
+
+
 def converge(api: ComputeApi, resource: Resource, deployment: str) -> Step:
-    """Bring one resource to its settings: get, insert (a conflict means someone created it: get again), patch."""
+    """Bring one resource to its settings: get, insert (a conflict means someone created it: get again), fix."""
     current = api.get(resource.kind, resource.name)
     step = compare(resource, current, deployment)
     if step.action == CREATE and not api.insert(resource.kind, resource.body):
@@ -94,17 +173,15 @@ def converge(api: ComputeApi, resource: Resource, deployment: str) -> Step:
                            "be read; run provision again")
         step = compare(resource, current, deployment)
     if step.action == UPDATE and current is not None:
-        _patch(api, resource, current)
+        _fix(api, step, current)
     return step
 
 
 def matches(want: Any, have: Any, name: str = "") -> bool:
-    """Whether the cloud value holds the wanted one: links by path, mappings by the wanted keys, tags exactly."""
+    """Whether the cloud value holds the wanted one: links by path, mappings by the wanted keys, lists exactly."""
     if _empty(want) and _empty(have):
         return True
     if isinstance(want, dict):
-        if name == "metadata":
-            return _metadata_holds(want, have)
         return isinstance(have, dict) and all(matches(v, have.get(k), k) for k, v in want.items())
     if isinstance(want, list):
         return (isinstance(have, list) and len(want) == len(have)
@@ -124,17 +201,16 @@ def link_path(link: str) -> str:
     return link.split("/compute/v1/", 1)[-1]
 
 
-def _metadata_holds(want: dict[str, Any], have: Any) -> bool:
-    present = {item.get("key"): item.get("value") for item in (have or {}).get("items", [])}
-    return all(present.get(item["key"]) == item["value"] for item in want["items"])
-
-
-def _patch(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None:
+def _fix(api: ComputeApi, step: Step, current: dict[str, Any]) -> None:
+    """Call what each fixable drift needs, once per method."""
+    resource, fixes = step.resource, {d.fix for d in step.drift if d.patchable}
     body, kind, name = resource.body, resource.kind, resource.name
-    if kind in (NETWORKS, FIREWALLS, ROUTERS):
-        singular = SINGULAR[kind]
-        patch = {key: body[key] for key in ("name", *PATCHABLE[kind]) if key in body}
-        api.mutate(kind, name, "patch", **{singular: name, f"{singular}_resource": patch})
+    if kind == FIREWALLS:
+        _fix_firewall(api, resource, max(fixes, key=_FIREWALL_FIXES.index))
+    elif kind in (NETWORKS, ROUTERS):
+        singular, patched = SINGULAR[kind], [spec.name for spec in FIELDS[kind] if spec.fix == PATCH]
+        api.mutate(kind, name, "patch", **{singular: name, f"{singular}_resource": {
+            key: body[key] for key in ("name", *patched)}})
     elif kind == SUBNETWORKS:
         api.mutate(kind, name, "set_private_ip_google_access", subnetwork=name,
                    subnetworks_set_private_ip_google_access_request_resource={
@@ -144,21 +220,46 @@ def _patch(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None
             "labels": {**current.get("labels", {}), **body["labels"]},
             "label_fingerprint": current.get("label_fingerprint", "")})
     else:
-        _patch_instance(api, resource, current)
+        _fix_instance(api, resource, current, fixes)
 
 
-def _patch_instance(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None:
+def _fix_firewall(api: ComputeApi, resource: Resource, fix: str) -> None:
+    """The whole rule goes out each time: patched, replaced (to clear a list) or recreated (direction, action)."""
+    if fix == RECREATE:
+        api.delete(FIREWALLS, resource.name)
+        api.insert(FIREWALLS, resource.body)
+    else:
+        api.mutate(FIREWALLS, resource.name, fix, firewall=resource.name, firewall_resource=resource.body)
+
+
+def _fix_instance(api: ComputeApi, resource: Resource, current: dict[str, Any], fixes: set[str]) -> None:
     body, name = resource.body, resource.name
-    if not matches(body["labels"], current.get("labels")):
+    if "setLabels" in fixes:
         api.mutate(INSTANCES, name, "set_labels", instance=name, instances_set_labels_request_resource={
             "labels": {**current.get("labels", {}), **body["labels"]},
             "label_fingerprint": current.get("label_fingerprint", "")})
-    if not matches(body["tags"], current.get("tags"), "tags"):
+    if "setTags" in fixes:
         api.mutate(INSTANCES, name, "set_tags", instance=name, tags_resource={
             "items": body["tags"]["items"], "fingerprint": current.get("tags", {}).get("fingerprint", "")})
-    if not matches(body["metadata"], current.get("metadata"), "metadata"):
-        ours = {item["key"] for item in body["metadata"]["items"]}
-        kept = [item for item in current.get("metadata", {}).get("items", []) if item.get("key") not in ours]
+    if "setMetadata" in fixes:
+        kept = [item for item in current.get("metadata", {}).get("items", []) if item.get("key") not in LOGIN_METADATA]
         api.mutate(INSTANCES, name, "set_metadata", instance=name, metadata_resource={
             "items": kept + body["metadata"]["items"],
             "fingerprint": current.get("metadata", {}).get("fingerprint", "")})
+    if ACCESS_CONFIG in fixes:
+        _fix_access_configs(api, resource, current)
+    if SET_SERVICE_ACCOUNT in fixes:
+        accounts = body["service_accounts"]
+        api.mutate(INSTANCES, name, "set_service_account", instance=name,
+                   instances_set_service_account_request_resource=accounts[0] if accounts else {})
+
+
+def _fix_access_configs(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None:
+    """Remove every access config the VM should not have, then put the reserved external address back."""
+    nic, name = _nic(current), resource.name
+    for config in nic.get("access_configs") or []:
+        api.mutate(INSTANCES, name, "delete_access_config", instance=name, access_config=config["name"],
+                   network_interface=nic["name"])
+    for config in _nic(resource.body).get("access_configs") or []:
+        api.mutate(INSTANCES, name, "add_access_config", instance=name, access_config_resource=config,
+                   network_interface=nic["name"])

@@ -1,6 +1,8 @@
 """``gcp.yml``: the cloud settings of one deployment, checked completely before any API call.
 
 Every refusal names the field (dotted path) and what is allowed, so a bad value never reaches the cloud.
+``$IBGW_OPS_COMPUTE_ENDPOINT`` wins over gcp.yml's ``compute_endpoint`` (as gcloud's environment wins over its
+configuration): both are checked, and the settings keep the value it overrode so the verbs can say so.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -24,8 +27,12 @@ DEBIAN_13 = "projects/debian-cloud/global/images/family/debian-13"
 IAP_RANGE = "35.235.240.0/20"
 # Cloud Run reserves addresses in blocks: its Direct VPC egress subnet must be at least this big.
 CLOUD_RUN_MAX_PREFIX = 26
-# A range this wide (or wider) is "the world" for an unauthenticated API.
+# A range wider than this is "the world" for an unauthenticated API.
 WORLD_PREFIX = 8
+# Where API clients may be without api.allow_public_sources: RFC 1918 and the shared address space (RFC 6598).
+PRIVATE_SOURCES = tuple(ipaddress.IPv4Network(text) for text in
+                        ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
+NAT_IPS = ("static", "auto")
 
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
@@ -38,8 +45,8 @@ _USER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _SECTIONS: dict[str, tuple[str, ...]] = {
     "": ("project", "region", "zone", "deployment", "compute_endpoint", "network", "vm", "api", "ssh"),
     "network": ("subnet_cidr", "cloud_run_subnet_cidr"),
-    "vm": ("machine_type", "disk_size_gb", "image", "internal_ip", "public_ip", "service_account"),
-    "api": ("ports", "source_ranges"),
+    "vm": ("machine_type", "disk_size_gb", "image", "internal_ip", "public_ip", "nat_ip", "service_account"),
+    "api": ("ports", "source_ranges", "allow_public_sources"),
     "ssh": ("via", "user", "admin_ranges", "private_key_file"),
 }
 
@@ -53,6 +60,8 @@ class GcpSettings:
     zone: str
     deployment: str
     compute_endpoint: str
+    # gcp.yml's compute_endpoint when $IBGW_OPS_COMPUTE_ENDPOINT replaced it with another value, else "".
+    compute_endpoint_overridden: str
     subnet_cidr: str
     cloud_run_subnet_cidr: str
     machine_type: str
@@ -60,9 +69,12 @@ class GcpSettings:
     image: str
     internal_ip: str
     public_ip: bool
+    # Cloud NAT's addresses with vm.public_ip false: "static" (one reserved for it) or "auto"; "" without NAT.
+    nat_ip: str
     service_account: str
     api_ports: tuple[int, ...]
     api_source_ranges: tuple[str, ...]
+    api_allow_public_sources: bool
     ssh_via: str
     ssh_user: str
     ssh_admin_ranges: tuple[str, ...]
@@ -92,9 +104,8 @@ def parse(document: Any) -> GcpSettings:
         raise BadInput("zone", f"'{zone}' is not in region '{region}'", f"{region}-a, {region}-b, {region}-c, …")
     deployment = _text(root, "deployment", "ibgw", _DEPLOYMENT,
                        "1-20 lowercase letters, digits and dashes, starting with a letter")
-    endpoint = os.environ.get(ENDPOINT_ENV) or _text(root, "compute_endpoint", "", None, "")
-    if endpoint and not re.match(r"^https?://[^\s/]+(/\S*)?$", endpoint):
-        raise BadInput("compute_endpoint", f"'{endpoint}' is not a URL", "https://host[:port] or empty")
+    configured = _endpoint(_text(root, "compute_endpoint", "", None, ENDPOINT_ALLOWED), "compute_endpoint")
+    endpoint = _endpoint(os.environ.get(ENDPOINT_ENV, ""), f"${ENDPOINT_ENV}") or configured
 
     network = _section(root.get("network"), "network")
     subnet = _network(_text(network, "network.subnet_cidr", "10.20.0.0/24", None, ""), "network.subnet_cidr", 29)
@@ -110,6 +121,7 @@ def parse(document: Any) -> GcpSettings:
     if not isinstance(public_ip, bool):
         raise BadInput("vm.public_ip", f"'{public_ip}' is not true or false",
                        "true (static external IP), false (no external IP; Cloud NAT for outbound traffic)")
+    nat_ip = _nat_ip(vm, public_ip)
     disk = vm.get("disk_size_gb", 20)
     if not isinstance(disk, int) or isinstance(disk, bool) or not 10 <= disk <= 2000:
         raise BadInput("vm.disk_size_gb", f"'{disk}' is not a disk size", "a whole number of GB from 10 to 2000")
@@ -120,6 +132,9 @@ def parse(document: Any) -> GcpSettings:
     if not sources:
         raise BadInput("api.source_ranges", "no source may reach the gateway API",
                        "the Cloud Run egress ranges (CIDRs), or set network.cloud_run_subnet_cidr")
+    allow_public = _flag(api, "api.allow_public_sources")
+    if not allow_public:
+        _private(sources)
 
     ssh = _section(root.get("ssh"), "ssh")
     via = _text(ssh, "ssh.via", "iap", re.compile(r"^(iap|external)$"), "iap, external")
@@ -131,16 +146,17 @@ def parse(document: Any) -> GcpSettings:
         raise BadInput("ssh.via", "'external' needs vm.public_ip: true", "iap (or set vm.public_ip: true)")
 
     return GcpSettings(
-        project=project, region=region, zone=zone, deployment=deployment, compute_endpoint=endpoint.rstrip("/"),
+        project=project, region=region, zone=zone, deployment=deployment, compute_endpoint=endpoint,
+        compute_endpoint_overridden=configured if configured != endpoint else "",
         subnet_cidr=str(subnet), cloud_run_subnet_cidr=str(run_subnet) if run_subnet else "",
         machine_type=_text(vm, "vm.machine_type", "e2-medium", _MACHINE_TYPE, "a machine type such as e2-medium"),
         disk_size_gb=disk,
         image=_text(vm, "vm.image", DEBIAN_13, re.compile(r"^projects/[a-z0-9-]+/global/images/\S+$"),
                     f"an image or image family path such as {DEBIAN_13}"),
-        internal_ip=internal_ip, public_ip=public_ip,
+        internal_ip=internal_ip, public_ip=public_ip, nat_ip=nat_ip,
         service_account=_text(vm, "vm.service_account", "", _ACCOUNT,
                               "empty (no service account) or a service account e-mail"),
-        api_ports=ports, api_source_ranges=tuple(sources),
+        api_ports=ports, api_source_ranges=tuple(sources), api_allow_public_sources=allow_public,
         ssh_via=via,
         ssh_user=_required(ssh, "ssh.user", _USER,
                            "your OS Login user name (gcloud compute os-login describe-profile)"),
@@ -148,6 +164,53 @@ def parse(document: Any) -> GcpSettings:
         ssh_private_key_file=_text(ssh, "ssh.private_key_file", "~/.ssh/google_compute_engine", re.compile(r"^\S+$"),
                                    "the path of the SSH key registered with OS Login"),
     )
+
+
+ENDPOINT_ALLOWED = "empty (the default endpoint), or https://host[:port][/path] (http:// only for a local fake)"
+
+
+def _endpoint(value: str, field: str) -> str:
+    """The endpoint URL without a trailing slash (or ""); refused unless a plain http(s) URL a client can use."""
+    if value and not _is_endpoint(value):
+        raise BadInput(field, f"'{value}' is not an endpoint URL", ENDPOINT_ALLOWED)
+    return value.rstrip("/")
+
+
+def _is_endpoint(value: str) -> bool:
+    """A scheme, a host and a valid port; no user, password, query or fragment (nothing secret in a URL)."""
+    split = urlsplit(value)
+    try:
+        split.port  # noqa: B018 - reading the port is what checks it
+    except ValueError:
+        return False
+    return (split.scheme in ("http", "https") and bool(split.hostname) and split.username is None
+            and not split.query and not split.fragment and not re.search(r"\s", value))
+
+
+def _nat_ip(vm: Mapping[str, Any], public_ip: bool) -> str:
+    """How Cloud NAT gets its address: only without an external IP, static unless told otherwise."""
+    value = _text(vm, "vm.nat_ip", "", re.compile(r"^(static|auto)$"),
+                  "static (an external address reserved for Cloud NAT: a fixed egress IP), auto (Google's, may change)")
+    if public_ip and value:
+        raise BadInput("vm.nat_ip", "applies only without an external IP (Cloud NAT)",
+                       "leave it out, or set vm.public_ip: false")
+    return "" if public_ip else value or "static"
+
+
+def _flag(section: Mapping[str, Any], field: str) -> bool:
+    value = section.get(field.rsplit(".", 1)[-1], False)
+    if not isinstance(value, bool):
+        raise BadInput(field, f"'{value}' is not true or false", "true, false")
+    return value
+
+
+def _private(sources: list[str]) -> None:
+    """API clients come from private ranges: a public one is the internet, unless the operator says it is not."""
+    for text in sources:
+        if not any(ipaddress.IPv4Network(text).subnet_of(private) for private in PRIVATE_SOURCES):
+            raise BadInput("api.source_ranges", f"{text} is not a private range",
+                           f"ranges inside {', '.join(map(str, PRIVATE_SOURCES))}; "
+                           "or set api.allow_public_sources: true")
 
 
 def _section(value: Any, name: str) -> Mapping[str, Any]:
@@ -218,7 +281,7 @@ def _ports(value: Any) -> tuple[int, ...]:
 
 def _ranges(section: Mapping[str, Any], field: str, default: list[str]) -> list[str]:
     value = section.get(field.rsplit(".", 1)[-1], default)
-    allowed = "a list of IPv4 CIDRs narrower than /8"
+    allowed = f"a list of IPv4 CIDRs from /{WORLD_PREFIX} to /32"
     if not isinstance(value, list):
         raise BadInput(field, f"'{value}' is not a list", allowed)
     ranges = []
@@ -228,7 +291,7 @@ def _ranges(section: Mapping[str, Any], field: str, default: list[str]) -> list[
         except ValueError:
             raise BadInput(field, f"'{text}' is not an IPv4 CIDR", allowed) from None
         if network.prefixlen < WORLD_PREFIX:
-            raise BadInput(field, f"{network} opens the port to the world (the IB API has no authentication)",
-                           allowed)
+            raise BadInput(field, f"{network} opens the port to the world (wider than /{WORLD_PREFIX}; the IB API "
+                           "has no authentication)", allowed)
         ranges.append(str(network))
     return ranges
