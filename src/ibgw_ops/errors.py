@@ -25,7 +25,7 @@ class ExitCode(enum.IntEnum):
     TWOFA_TIMEOUT = 7  # a live login waited for the 2FA approval until its deadline; live is stopped again
     LOGIN_FAILED = 8  # IBKR refused the user id or the password, or answered "too many failed login attempts"
     PROTECTED_WINDOW = 9  # down, restart or sign-in of a live gateway inside the protected window without --force
-    ATTENTION = 10  # status --check found a warning (live session expiring, live not ready, a session taken)
+    ATTENTION = 10  # status --check warned: session expiring, live not ready or not signed in, a session taken
 
 
 # The failure classes of playbook runs: a failing task's message begins "<CLASS>: ", and the class decides the exit
