@@ -1,5 +1,5 @@
 """Real-gateway fidelity on a roles VM: for each behaviour the stand-in plays from IBC's and the image's sources
-(README: the stand-in), the product ends in the exit code docs/operations.md names, quotes IBC's own lines, and
+(docs/lab.md), the product ends in the exit code src/ibgw_ops/errors.py gives its class, quotes IBC's own lines, and
 leaves the gateway in a known state. Through the CLI and through plain ansible-playbook.
 
 | scenario (upstream behaviour)                                       | expected                                   |

@@ -30,7 +30,7 @@ from tests.webhook import Receiver
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 LIFETIME = 60
-# The stand-in's rehearsal of "the same user logged in elsewhere" (README: the stand-in).
+# The stand-in's rehearsal of "the same user logged in elsewhere" (docs/lab.md: the stand-in).
 LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
 
 

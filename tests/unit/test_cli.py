@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-from ibgw_ops import cli
+from ibgw_ops import cli, errors
 from ibgw_ops.errors import ExitCode
 
 
@@ -51,8 +53,18 @@ def test_heavy_libraries_are_not_imported_for_help():
     assert out.stdout.strip() == "[]"
 
 
-def test_exit_codes_are_distinct_and_each_is_documented_in_the_readme():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
+def test_exit_codes_are_distinct_and_each_is_documented_in_errors_py():
+    source = inspect.getsource(errors)
     assert len({int(c) for c in ExitCode}) == len(ExitCode)
     for code in ExitCode:
-        assert f"| {int(code)} | `{code.name}` |" in readme
+        assert re.search(rf"^    {code.name} = {int(code)}  # \S", source, re.MULTILINE), code.name
+
+
+def test_the_docs_point_to_the_one_exit_code_table():
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    assert "src/ibgw_ops/errors.py" in readme
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text()
+        for code in ExitCode:
+            assert f"| {int(code)} | `{code.name}` |" not in text, (page.name, code.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ibgw_ops import errors
 from ibgw_ops.errors import FAILURE_CLASSES
 from tests.support.layout import MODULES, ROLES
 
@@ -61,6 +63,8 @@ def test_the_modules_messages_use_known_classes():
 
 
 def test_every_class_has_its_own_documented_exit_code():
-    readme = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    source = inspect.getsource(errors)
     for failure_class, code in FAILURE_CLASSES.items():
-        assert re.search(rf"\|\s*{int(code)}\s*\|", readme), (failure_class, code)
+        assert re.search(rf"^    {code.name} = {int(code)}  # \S", source, re.MULTILINE), (failure_class, code)
+    runbook = (Path(__file__).parents[2] / "docs" / "operations.md").read_text()
+    assert "src/ibgw_ops/errors.py" in runbook

@@ -6,7 +6,7 @@ IBC's ``config.ini`` as the image's ``run.sh`` rendered it (envsubst), never fro
 IBC's own, ``yyyy-MM-dd HH:mm:ss:SSS IBC: <text>`` (Utils.formatMessage). The Gateway itself is closed source: what
 it does is marked *gateway* and kept to what IBC's code and the image's scripts show of it.
 
-Rehearsal knobs are ``STANDIN_*`` variables (README: the stand-in's table); none is a secret. ``kill -USR1`` on this
+Rehearsal knobs are ``STANDIN_*`` variables (docs/lab.md: the rehearsal knobs); none is a secret. ``kill -USR1`` on this
 process plays "the same user logged in elsewhere".
 """
 
