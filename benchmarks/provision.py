@@ -23,7 +23,7 @@ from ibgw_ops.gcp import desired, provision
 from ibgw_ops.gcp.compute import ComputeApi
 from ibgw_ops.gcp.settings import load
 from ibgw_ops.paths import data_dir
-from tests.fake_compute import FakeCompute
+from tests.support.fake_compute import FakeCompute
 
 CALL_DELAY = 1.0
 EXAMPLE = data_dir() / "inventory" / "gcp"

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.lab import LAB_PREFIX, TEST_LAB, Lab, fresh_lab
+from tests.support.lab import LAB_PREFIX, TEST_LAB, Lab, fresh_lab
 
 CANARY = "canary-Pw-7f3e91"
 

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from ibgw_ops.errors import ExitCode
-from tests.lab import Lab, wait_for
+from tests.support.lab import Lab, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 INTERVAL = 0.1
 NUL = b"\0"

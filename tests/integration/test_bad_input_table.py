@@ -14,7 +14,7 @@ import yaml
 
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import data_dir
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ibgw_ops.paths import ansible_command
-from tests.lab import Lab
+from tests.support.lab import Lab
 from tests.support.layout import COLLECTION_DIR
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.lab import recap_changed
+from tests.support.lab import recap_changed
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 

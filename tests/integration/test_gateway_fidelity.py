@@ -22,7 +22,7 @@ from datetime import datetime
 import pytest
 
 from ibgw_ops.errors import ExitCode
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = pytest.mark.integration
 

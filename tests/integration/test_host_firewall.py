@@ -22,7 +22,7 @@ from docker.models.containers import Container
 from ibgw_ops.lab import images
 from ibgw_ops.lab.engine import LABEL
 from ibgw_ops.on_host import tws_probe
-from tests.lab import Lab, recap_changed, wait_for
+from tests.support.lab import Lab, recap_changed, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab import Lab, recap_changed
+from tests.support.lab import Lab, recap_changed
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = pytest.mark.integration
 

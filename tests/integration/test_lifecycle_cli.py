@@ -14,7 +14,7 @@ import pytest
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.on_host import tws_probe
 from tests.integration.leaks import processes
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")

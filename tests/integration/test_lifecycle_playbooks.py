@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 

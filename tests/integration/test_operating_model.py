@@ -24,8 +24,8 @@ from ibgw_ops import alerts
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.on_host import session_clock
 from tests.integration.leaks import processes
-from tests.lab import Lab, wait_for
-from tests.webhook import Receiver
+from tests.support.lab import Lab, wait_for
+from tests.support.webhook import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")

@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 
-from tests.fake_compute import FakeCompute
-from tests.lab import Lab
+from tests.support.fake_compute import FakeCompute
+from tests.support.lab import Lab
 
 pytestmark = pytest.mark.integration
 

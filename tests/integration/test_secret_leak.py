@@ -24,7 +24,7 @@ import yaml
 
 from ibgw_ops.errors import ExitCode
 from tests.integration.leaks import VmWatcher, Watcher, files_with, lines_with
-from tests.lab import Lab
+from tests.support.lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 VERBOSE = "-vvvv"

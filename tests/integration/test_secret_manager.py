@@ -1,7 +1,8 @@
 """Passwords from Secret Manager on the lab VM: the VM reads them with its own (fake) service account.
 
-A fake of the metadata server's token endpoint and of Secret Manager's access method (tests/fake_secret_manager.py)
-runs inside the lab VM on 127.0.0.1, and the role's endpoint variables point at it through the lab's inventory;
+A fake of the metadata server's token endpoint and of Secret Manager's access method
+(tests/support/fake_secret_manager.py) runs inside the lab VM on 127.0.0.1, and the role's endpoint variables point
+at it through the lab's inventory;
 paper's passwords are Secret Manager versions, live's is a plain one (both paths in one converge).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.lab import Lab, recap_changed
+from tests.support.lab import Lab, recap_changed
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ class FakeGcp:
     statuses: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> None:
-        source = (Path(__file__).parents[1] / "fake_secret_manager.py").read_text()
+        source = (Path(__file__).parents[1] / "support" / "fake_secret_manager.py").read_text()
         self.lab.cli("lab", "ssh", "--", f"mkdir -p -m 0700 {FAKE_DIR} && cat > {FAKE_DIR}/fake.py", stdin=source)
         self.save()
         self.lab.ssh(f"systemd-run --quiet --collect --unit=ibgw-fake-gcp python3 {FAKE_DIR}/fake.py {FAKE_DIR} "

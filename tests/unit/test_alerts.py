@@ -8,7 +8,7 @@ from ibgw_ops import alerts, cli
 from ibgw_ops.alerts import Alert
 from ibgw_ops.errors import ExitCode
 from tests.conftest import free_port
-from tests.webhook import Receiver
+from tests.support.webhook import Receiver
 
 
 @pytest.fixture

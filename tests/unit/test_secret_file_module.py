@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
-from tests.fake_secret_manager import FakeServer
+from tests.support.fake_secret_manager import FakeServer
 from tests.unit.role_module import result_of, run_module
 
 NAME = "projects/ibgw-unit/secrets/tws-paper/versions/latest"

@@ -17,7 +17,7 @@ import pytest
 from ib_async import IB
 
 from tests.conftest import CANARY
-from tests.tws import RawClient
+from tests.support.tws import RawClient
 
 IBC_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d:\d{3} IBC: ")
 ACCEPT_CANARY = {"STANDIN_ACCEPT_USERID": "trader",

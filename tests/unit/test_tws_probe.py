@@ -12,7 +12,7 @@ import pytest
 
 from ibgw_ops.on_host import tws_probe
 from tests.conftest import free_port
-from tests.tws import RawClient
+from tests.support.tws import RawClient
 
 
 def test_refused_when_nothing_listens():
