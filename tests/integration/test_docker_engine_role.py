@@ -49,7 +49,7 @@ def test_a_changed_daemon_config_restarts_docker_through_the_handler(converged):
     extra = json.dumps({"docker_engine_daemon_config": {"log-opts": {"max-file": "7"}}})
     result = lab.playbook("site.yml", "--tags", "docker_engine", "-e", extra)
     assert result.returncode == 0, result.stdout
-    assert "RUNNING HANDLER [docker_engine : Restart docker]" in result.stdout
+    assert "RUNNING HANDLER [ibgw_ops.gateway.docker_engine : Restart docker]" in result.stdout
     assert json.loads(lab.ssh("cat /etc/docker/daemon.json"))["log-opts"]["max-file"] == "7"
     assert lab.ssh("systemctl show -p ExecMainStartTimestampMonotonic --value docker").strip() != started
 
