@@ -22,8 +22,8 @@ from benchmarks.timing import Result, Sample, table, timed
 from ibgw_ops.gcp import desired, provision
 from ibgw_ops.gcp.compute import ComputeApi
 from ibgw_ops.gcp.settings import load
+from ibgw_ops.lab.fake_compute import FakeCompute
 from ibgw_ops.paths import data_dir
-from tests.support.fake_compute import FakeCompute
 
 CALL_DELAY = 1.0
 EXAMPLE = data_dir() / "inventory" / "gcp"

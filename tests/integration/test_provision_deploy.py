@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from tests.support.fake_compute import FakeCompute
+from ibgw_ops.lab.fake_compute import FakeCompute
 from tests.support.lab import Lab
 
 pytestmark = pytest.mark.integration

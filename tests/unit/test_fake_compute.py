@@ -12,7 +12,7 @@ from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1 as c
 
-from tests.support.fake_compute import API_ROOT, ApiError, FakeCompute
+from ibgw_ops.lab.fake_compute import API_ROOT, ApiError, FakeCompute
 
 P, R, Z = "proj", "us-east1", "us-east1-b"
 DONE, RUNNING = c.Operation.Status.DONE, c.Operation.Status.RUNNING

@@ -13,8 +13,8 @@ from google.cloud import compute_v1
 
 from ibgw_ops.cli import main
 from ibgw_ops.errors import ExitCode
+from ibgw_ops.lab.fake_compute import FakeCompute
 from ibgw_ops.paths import data_dir
-from tests.support.fake_compute import FakeCompute
 
 PROJECT, REGION, ZONE = "my-trading-project", "us-east4", "us-east4-a"
 EVERYTHING = {

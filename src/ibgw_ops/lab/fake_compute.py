@@ -1,4 +1,4 @@
-"""A local fake of the Compute Engine REST API (v1), for tests and benchmarks.
+"""A local fake of the Compute Engine REST API (v1), for the lab, the tests and the benchmarks.
 
 There is no official Compute Engine emulator, so provisioning code is tested against this fake through the real
 ``google.cloud.compute_v1`` clients (``client_options={"api_endpoint": fake.url}``, anonymous credentials).
@@ -711,7 +711,7 @@ class FakeCompute:
             self._prepare_nat(nat, index, key)
 
     def _prepare_nat(self, nat: Json, index: int, router: Key) -> None:
-        """natIps as the API keeps them (address selfLinks), each a reserved external address no one else uses."""
+        """natIps, the API's way (address selfLinks), each a reserved external address no one else uses."""
         field, option = f"nats[{index}]", nat.get("natIpAllocateOption")
         if option not in ("AUTO_ONLY", "MANUAL_ONLY"):
             raise _invalid(f"Invalid value for field 'resource.{field}.natIpAllocateOption': '{option}'.")
@@ -1014,8 +1014,11 @@ def _hosts(cidr: ipaddress.IPv4Network) -> Iterator[ipaddress.IPv4Address]:
 
 
 def _parse_reference(value: Any, collection: str, project: str, location: str) -> Key | None:
-    """Key named by a full URL, a partial path (``projects/p/global/networks/n``, ``regions/r/subnetworks/s``) or
-    a bare name; None when the text cannot name a resource of ``collection``."""
+    """The key a reference names, or None when the text cannot name a resource of ``collection``.
+
+    A reference is a full URL, a partial path (``projects/p/global/networks/n``, ``regions/r/subnetworks/s``) or
+    a bare name.
+    """
     if not isinstance(value, str) or not value:
         return None
     text = re.sub(r"^(?:https?://[^/]+)?/?(?:compute/(?:v1|beta|alpha)/)?", "", value)
