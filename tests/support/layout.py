@@ -15,7 +15,7 @@ MODULE_UTILS = COLLECTION_DIR / "plugins" / "module_utils"
 FILTERS = COLLECTION_DIR / "plugins" / "filter"
 ON_HOST = ROOT / "src" / "ibgw_ops" / "on_host"
 # How the collection's modules import the VM-side code.
-MODULE_UTILS_PACKAGE = "ansible_collections.ibgw_ops.gateway.plugins.module_utils"
+MODULE_UTILS_PACKAGE = ".".join((*COLLECTION.parts, "plugins", "module_utils"))
 
 
 def on_host_sources() -> dict[str, bytes]:

@@ -13,15 +13,9 @@ from tests.unit.role_module import result_of, run_module
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-def zone_where_it_is_noon() -> str:
-    """An Etc/GMT zone whose local hour is now 11:xx or 12:xx, so 10:00-14:00 there holds now for a while."""
-    offset = 12 - datetime.now(UTC).hour
-    return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
-
-
-def zone_where_it_is_midnight() -> str:
-    """An Etc/GMT zone whose local hour is near midnight, far from 10:00-14:00."""
-    offset = (0 - datetime.now(UTC).hour + 12) % 24 - 12
+def zone_where_it_is(hour: int) -> str:
+    """An Etc/GMT zone whose local hour is now ``hour`` (10:00-14:00 holds 12:xx, never 00:xx)."""
+    offset = (hour - datetime.now(UTC).hour + 12) % 24 - 12
     return f"Etc/GMT{-offset:+d}" if offset else "Etc/UTC"
 
 
@@ -35,19 +29,19 @@ def window(time_zone: str) -> dict[str, Any]:
 
 
 def test_inside_the_window_it_refuses_and_names_the_instances_and_the_way_out(tmp_path):
-    result = check(tmp_path, window(zone_where_it_is_noon()))
+    result = check(tmp_path, window(zone_where_it_is(12)))
     assert result["failed"] and result["inside"]
     assert result["msg"].startswith("PROTECTED WINDOW: refusing to stop live gateway(s) live inside")
     assert "-e ib_gateway_force=true" in result["msg"]
 
 
 def test_forced_inside_the_window_it_passes_and_says_so(tmp_path):
-    result = check(tmp_path, window(zone_where_it_is_noon()), force=True)
+    result = check(tmp_path, window(zone_where_it_is(12)), force=True)
     assert not result.get("failed") and result["inside"] and result["forced"]
     assert result["changed"] is False
 
 
-@pytest.mark.parametrize("spec", [window(zone_where_it_is_midnight()), {}])
+@pytest.mark.parametrize("spec", [window(zone_where_it_is(0)), {}])
 def test_outside_the_window_or_without_one_it_passes(tmp_path, spec):
     result = check(tmp_path, spec)
     assert not result.get("failed") and result["inside"] is False and result["changed"] is False
