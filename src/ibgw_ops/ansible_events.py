@@ -42,6 +42,9 @@ class EventLog:
         self.stats: dict[str, dict[str, int]] | None = None
         self.payloads: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._last_failure: dict[str, HostFailure] = {}
+        # A loop's first failed item per host, from its own event: the loop's final result does not say which item
+        # failed on every ansible-core (2.21 drops the items' "failed" key).
+        self._failed_item: dict[str, dict[str, Any]] = {}
         self.last_output: deque[str] = deque(maxlen=4)
         self._progress = progress
         self._echo = echo
@@ -57,6 +60,8 @@ class EventLog:
         if kind == "playbook_on_stats":
             self.stats = {key: dict(data.get(key) or {}) for key in
                           ("ok", "changed", "dark", "failures", "processed", "skipped", "rescued", "ignored")}
+        elif kind == "runner_item_on_failed" and not data.get("ignore_errors"):
+            self._failed_item.setdefault(str(data.get("host", "?")), data.get("res") or {})
         elif kind in RESULT_EVENTS:
             self._result(kind, data)
         return False
@@ -64,6 +69,7 @@ class EventLog:
     def _result(self, kind: str, data: dict[str, Any]) -> None:
         host, task, res = str(data.get("host", "?")), str(data.get("task", "")), data.get("res") or {}
         outcome = RESULT_EVENTS[kind]
+        failed_item = self._failed_item.pop(host, None)
         if kind == "runner_on_ok":
             outcome = "changed" if res.get("changed") else "ok"
             for item in res.get("results") or [res]:
@@ -71,7 +77,7 @@ class EventLog:
         elif kind == "runner_on_failed" and data.get("ignore_errors"):
             outcome = "ignored"
         elif kind == "runner_on_failed":
-            self._last_failure[host] = HostFailure(host, task, _message(res), _classify(data, res))
+            self._last_failure[host] = HostFailure(host, task, _message(res, failed_item), _classify(data, res))
         else:
             self._last_failure[host] = HostFailure(host, task, _message(res), ExitCode.UNREACHABLE)
         quiet = outcome == "ok" and str(data.get("task_action", "")).rsplit(".", 1)[-1] in QUIET_ACTIONS
@@ -109,13 +115,12 @@ def _classify(data: dict[str, Any], res: dict[str, Any]) -> ExitCode:
     return FAILURE_CLASSES.get(failure_class, ExitCode.FAILED)
 
 
-def _message(res: dict[str, Any]) -> str:
+def _message(res: dict[str, Any], failed_item: dict[str, Any] | None = None) -> str:
     """The result's message and last stderr line; for a loop, those of its first failed item too."""
     parts = [str(res.get("msg") or "")]
     stderr = str(res.get("stderr") or "").strip()
     if stderr:
         parts.append(stderr.splitlines()[-1])
-    failed_items = [item for item in res.get("results") or [] if isinstance(item, dict) and item.get("failed")]
-    if failed_items:
-        parts.append(_message(failed_items[0]))
+    if failed_item:
+        parts.append(_message(failed_item))
     return re.sub(r"\s+", " ", ": ".join(p for p in parts if p)).strip() or "failed"

@@ -15,7 +15,7 @@ import pytest
 from ibgw_ops import cli
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import data_dir, playbook_path
-from tests.unit.fake_runner import FakeRunner, failed, ok, stats
+from tests.unit.fake_runner import HOST, FakeRunner, failed, ok, stats
 
 READY = {"ibgw_ready": {"instance": "paper", "mode": "paper", "api_host": "10.0.0.5", "api_port": 4002,
                         "accounts": ["DU1"], "server_version": 176}}
@@ -329,11 +329,22 @@ def test_an_unknown_option_is_reported_with_the_verb_s_own_usage(fake, capsys):
 
 
 def test_a_failed_loop_item_s_message_reaches_the_summary(fake, capsys):
+    # As ansible-core emits a loop: one event per item, then the task's result, whose items need not say which
+    # one failed (2.21 leaves out their "failed" key).
+    item_res = {"msg": "Destination /opt/ibgw full", "stderr": "write error: No space left on device"}
+    item_failed = {"event": "runner_item_on_failed", "event_data": {"host": HOST, "task": "Do it", "res": item_res}}
     event = failed("One or more items failed")
-    event["event_data"]["res"]["results"] = [{"failed": False, "msg": "fine"},
-                                             {"failed": True, "msg": "Destination /opt/ibgw full",
-                                              "stderr": "write error: No space left on device"}]
-    fake.script["site.yml"] = ([event, stats(failures=1)], "failed")
+    event["event_data"]["res"]["results"] = [{"msg": "fine"}, item_res]
+    fake.script["site.yml"] = ([item_failed, event, stats(failures=1)], "failed")
     assert cli.main(["deploy"]) == ExitCode.FAILED
     assert "One or more items failed: Destination /opt/ibgw full: write error: No space left on device" in \
         capsys.readouterr().err
+
+
+def test_an_ignored_loop_item_s_failure_does_not_reach_the_next_failure(fake, capsys):
+    ignored = {"event": "runner_item_on_failed",
+               "event_data": {"host": HOST, "task": "Try it", "ignore_errors": True, "res": {"msg": "tolerated"}}}
+    fake.script["site.yml"] = ([ignored, failed("Real trouble"), stats(failures=1)], "failed")
+    assert cli.main(["deploy"]) == ExitCode.FAILED
+    err = capsys.readouterr().err
+    assert "Real trouble" in err and "tolerated" not in err
