@@ -99,8 +99,11 @@ def test_external_ssh_needs_a_public_ip():
 def test_a_missing_or_broken_file_is_bad_input(tmp_path: Path):
     with pytest.raises(BadInput, match=r"gcp\.yml: .* does not exist"):
         settings.load(tmp_path)
-    (tmp_path / "gcp.yml").write_text("project: [unclosed\n")
-    with pytest.raises(BadInput, match="not valid YAML"):
+    (tmp_path / "gcp.yml").write_text("project: demo\nzone: [unclosed\n")
+    with pytest.raises(BadInput, match=r"gcp\.yml: .*gcp\.yml, line 3, column 1: not valid YAML"):
+        settings.load(tmp_path)
+    (tmp_path / "gcp.yml").write_bytes(b"project: d\xe9mo\n")
+    with pytest.raises(BadInput, match=r"gcp\.yml: .*gcp\.yml: byte 10 is not UTF-8 .*allowed: a UTF-8 text file"):
         settings.load(tmp_path)
 
 

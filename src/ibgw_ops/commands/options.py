@@ -90,7 +90,15 @@ def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:
 def open_runner(args: argparse.Namespace, path: Path | None = None) -> Iterator[PlaybookRunner]:
     """A runner for ``path`` (default: the chosen inventory); signals become a cancel request while it runs."""
     path = path or inventory.resolve(args.inventory)
-    vault_password = getpass.getpass("Vault password: ") if args.ask_vault_pass else None
+    vault_password = _ask_vault_password() if args.ask_vault_pass else None
     with Interrupts() as interrupts:
         yield PlaybookRunner(path, interrupts, verbosity=args.verbose, limit=args.limit,
                              vault_password=vault_password)
+
+
+def _ask_vault_password() -> str:
+    """Prompt at a terminal; cron and pipes have none, so they are pointed at the password file instead."""
+    if not sys.stdin.isatty():
+        raise BadInput("--ask-vault-pass", "no terminal to ask for the vault password",
+                       "run at a terminal, or set ANSIBLE_VAULT_PASSWORD_FILE to a file holding the password")
+    return getpass.getpass("Vault password: ")
