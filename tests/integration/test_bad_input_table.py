@@ -234,6 +234,11 @@ CASES = [
         "vm.nat_ip: 'fixed' is not valid", ("static (an external address reserved for Cloud NAT", "auto")),
     gcp("gcp-endpoint-env-file-url", "destroy --yes", {}, "$IBGW_OPS_COMPUTE_ENDPOINT: 'file:///etc/passwd' is not "
         "an endpoint URL", "https://host[:port][/path]", env={"IBGW_OPS_COMPUTE_ENDPOINT": "file:///etc/passwd"}),
+    gcp("gcp-application-credentials-missing", "provision --plan", {},
+        "GOOGLE_APPLICATION_CREDENTIALS: {tmp}/missing.json is not a file",
+        "or unset it to use 'gcloud auth application-default login'",
+        env={"IBGW_OPS_COMPUTE_ENDPOINT": "https://127.0.0.1:9",
+             "GOOGLE_APPLICATION_CREDENTIALS": f"{TMP}/missing.json"}),
     gcp("gcp-endpoint-yml-with-password", "provision --plan", {"": {"compute_endpoint": "https://u:pw@compute.test"}},
         "compute_endpoint: 'https://u:pw@compute.test' is not an endpoint URL", "https://host[:port][/path]"),
 ]
