@@ -209,6 +209,8 @@ CASES = [
          "--client-id: 999 is the readiness probe's client id", "other than 999"),
     case("ask-vault-pass-without-terminal", "paper-down --ask-vault-pass",
          "--ask-vault-pass: no terminal to ask for the vault password", "ANSIBLE_VAULT_PASSWORD_FILE", stdin=""),
+    case("vault-password-file-missing", "paper-down", "ANSIBLE_VAULT_PASSWORD_FILE: {tmp}/no-vault-pass is not a file",
+         "or --ask-vault-pass at a terminal", env={"ANSIBLE_VAULT_PASSWORD_FILE": f"{TMP}/no-vault-pass"}),
     case("ssh-unknown-host", "ssh nosuch -- true", "HOST: 'nosuch' is not a host of ibgw_gateways", "allowed: "),
     case("restart-Live", "restart Live", "argument TARGET: 'Live' is not a target", TARGETS),
     case("status-bad-target", "status Paper!", "argument TARGET: 'Paper!' is not a target", TARGETS),

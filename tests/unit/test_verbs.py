@@ -242,6 +242,15 @@ def test_ask_vault_pass_without_a_terminal_is_bad_input_before_any_run(fake, cap
     assert fake.calls == []
 
 
+def test_a_missing_vault_password_file_is_bad_input_before_any_run(fake, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "missing"))
+    assert cli.main(["paper-down"]) == ExitCode.BAD_INPUT
+    assert f"ANSIBLE_VAULT_PASSWORD_FILE: {tmp_path / 'missing'} is not a file" in capsys.readouterr().err
+    assert fake.calls == []
+    (tmp_path / "missing").write_text("pw\n")
+    assert cli.main(["paper-down"]) == ExitCode.OK
+
+
 def test_paper_run_does_not_run_the_command_when_paper_is_not_ready(fake, tmp_path):
     fake.script["start.yml"] = ([failed("NOT READY: gateway paper: login failed"), stats(failures=1)], "failed")
     marker = tmp_path / "ran"
