@@ -98,6 +98,25 @@ CASES = [
     case("unknown-verb", "frobnicate", "argument VERB: invalid choice: 'frobnicate'",
          ("choose from", "paper-run", "live-signin")),
     case("probe-port-99999", "probe 10.0.0.5:99999", "argument HOST:PORT: '10.0.0.5:99999'", "a port in 1-65535"),
+    case("live-signin-timeout-abc", "live-signin --timeout abc", "argument --timeout: 'abc'", WHOLE),
+    case("logs-n-0", "logs -n 0", "argument -n/--lines: '0'", WHOLE),
+    case("status-dotdot", "status ../x", "argument TARGET: '../x' is not a target", TARGETS),
+    case("down-without-target", "down", "the following arguments are required: TARGET", "usage: ibgw-ops down"),
+    case("restart-without-target", "restart", "the following arguments are required: TARGET",
+         "usage: ibgw-ops restart"),
+    case("paper-run-client-id-abc", "paper-run --client-id abc -- true", "argument --client-id: invalid int value: "
+         "'abc'", "usage: ibgw-ops paper-run"),
+    case("probe-without-port", "probe nohost", "argument HOST:PORT: 'nohost'", "a port in 1-65535"),
+    case("probe-port-0", "probe 10.0.0.5:0", "argument HOST:PORT: '10.0.0.5:0'", "a port in 1-65535"),
+    case("probe-port-abc", "probe 10.0.0.5:abc", "argument HOST:PORT: '10.0.0.5:abc'", "a port in 1-65535"),
+    case("paper-down-unknown-option", "paper-down --bogus", "unrecognized arguments: --bogus",
+         "usage: ibgw-ops paper-down"),
+    case("paper-run-timeout-0", "paper-run --timeout 0 -- true", "argument --timeout: '0'", WHOLE),
+    case("hosts-extra-argument", "hosts extra", "unrecognized arguments: extra", "usage: ibgw-ops hosts"),
+    case("ssh-unknown-option", "ssh --bogus", "unrecognized arguments: --bogus", "usage: ibgw-ops ssh"),
+    case("lab-unknown-action", "lab frob", "argument ACTION: invalid choice: 'frob'", ("'up'", "'ssh'")),
+    case("status-unknown-option", "status --json --bogus", "unrecognized arguments: --bogus",
+         "usage: ibgw-ops status"),
     # The environment: checked before any playbook runs.
     case("alert-webhook-file-url", "up paper", "IBGW_OPS_ALERT_WEBHOOK: not an http(s) URL",
          "allowed: https://host/path, http://host:port/path", env={"IBGW_OPS_ALERT_WEBHOOK": "file:///etc/passwd"}),
@@ -200,6 +219,28 @@ CASES = [
     case("credentials-vault-without-password", "deploy", "ib_gateway_credentials_file: '{tmp}/vault-credentials.yml'",
          ("a vault-encrypted file needs the vault password", "ANSIBLE_VAULT_PASSWORD_FILE"),
          host_vars={"ib_gateway_credentials_file": f"{TMP}/vault-credentials.yml"}),
+    case("credentials-file-mode-0644", "deploy", "ib_gateway_credentials_file: '{tmp}/open-credentials.yml' has mode "
+         "0644", "allowed: 0600 or stricter", host_vars={"ib_gateway_credentials_file": f"{TMP}/open-credentials.yml"}),
+    case("credentials-password-newline", "deploy", "ib_gateway_credentials: paper.password holds a control character",
+         "allowed: printable characters only",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/newline-credentials.yml"}),
+    case("paper-run-client-id-of-the-probe", "paper-run --client-id 999 -- true",
+         "--client-id: 999 is the readiness probe's client id", "other than 999"),
+    case("ask-vault-pass-without-terminal", "paper-down --ask-vault-pass",
+         "--ask-vault-pass: no terminal to ask for the vault password", "ANSIBLE_VAULT_PASSWORD_FILE", stdin=""),
+    case("vault-password-file-missing", "paper-down", "ANSIBLE_VAULT_PASSWORD_FILE: {tmp}/no-vault-pass is not a file",
+         "or --ask-vault-pass at a terminal", env={"ANSIBLE_VAULT_PASSWORD_FILE": f"{TMP}/no-vault-pass"}),
+    case("ssh-unknown-host", "ssh nosuch -- true", "HOST: 'nosuch' is not a host of ibgw_gateways", "allowed: "),
+    case("restart-Live", "restart Live", "argument TARGET: 'Live' is not a target", TARGETS),
+    case("status-bad-target", "status Paper!", "argument TARGET: 'Paper!' is not a target", TARGETS),
+    case("logs-dotdot", "logs ../x", "argument TARGET: '../x' is not a target", TARGETS),
+    case("paper-up-timeout-abc", "paper-up --timeout abc", "argument --timeout: 'abc'", WHOLE),
+    case("restart-timeout-0", "restart live --timeout 0", "argument --timeout: '0'", WHOLE),
+    case("gcp-yml-syntax-error", ("-i", f"{TMP}/gcp-broken-yaml", "provision", "--plan"),
+         "gcp.yml: {tmp}/gcp-broken-yaml/gcp.yml, line 2, column 1: not valid YAML", "allowed: a YAML mapping",
+         env=NO_COMPUTE),
+    case("gcp-yml-not-utf8", ("-i", f"{TMP}/gcp-latin1", "provision", "--plan"),
+         "gcp.yml: {tmp}/gcp-latin1/gcp.yml: byte 10 is not UTF-8", "allowed: a UTF-8 text file", env=NO_COMPUTE),
     # Cloud settings (gcp.yml and the environment): refused before the Google libraries load and before any call.
     gcp("gcp-api-source-public", "provision --plan", {"api": {"source_ranges": ["198.51.100.0/24"]}},
         "api.source_ranges: 198.51.100.0/24 is not a private range",
@@ -214,6 +255,11 @@ CASES = [
         "vm.nat_ip: 'fixed' is not valid", ("static (an external address reserved for Cloud NAT", "auto")),
     gcp("gcp-endpoint-env-file-url", "destroy --yes", {}, "$IBGW_OPS_COMPUTE_ENDPOINT: 'file:///etc/passwd' is not "
         "an endpoint URL", "https://host[:port][/path]", env={"IBGW_OPS_COMPUTE_ENDPOINT": "file:///etc/passwd"}),
+    gcp("gcp-application-credentials-missing", "provision --plan", {},
+        "GOOGLE_APPLICATION_CREDENTIALS: {tmp}/missing.json is not a file",
+        "or unset it to use 'gcloud auth application-default login'",
+        env={"IBGW_OPS_COMPUTE_ENDPOINT": "https://127.0.0.1:9",
+             "GOOGLE_APPLICATION_CREDENTIALS": f"{TMP}/missing.json"}),
     gcp("gcp-endpoint-yml-with-password", "provision --plan", {"": {"compute_endpoint": "https://u:pw@compute.test"}},
         "compute_endpoint: 'https://u:pw@compute.test' is not an endpoint URL", "https://host[:port][/path]"),
 ]
@@ -248,6 +294,17 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))
         path.chmod(0o600)
     (tmp / "broken-credentials.yml").write_text("ib_gateway_credentials: {live: [unclosed\n")
+    (tmp / "broken-credentials.yml").chmod(0o600)
+    for name, text, mode in (
+            ("open-credentials.yml", (tmp / "only-live-credentials.yml").read_text(), 0o644),
+            ("newline-credentials.yml", yaml.safe_dump({"ib_gateway_credentials": {
+                "live": {"user_id": "rehearsal", "password": "not-the-lab-one"},
+                "paper": {"user_id": "rehearsal", "password": "two\nlines"}}}), 0o600)):
+        (tmp / name).write_text(text)
+        (tmp / name).chmod(mode)
+    for folder, raw in (("gcp-broken-yaml", b"project: demo\n: [\n"), ("gcp-latin1", b"project: d\xe9mo\n")):
+        (tmp / folder).mkdir()
+        (tmp / folder / "gcp.yml").write_bytes(raw)
     example = yaml.safe_load((data_dir() / "inventory" / "gcp" / "gcp.yml").read_text())
     for case_id, changes in GCP_SETTINGS.items():
         document = {**example, **changes.get("", {})}
@@ -261,6 +318,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file",
                     str(vault_password), "--output", str(tmp / "vault-credentials.yml"),
                     str(tmp / "only-live-credentials.yml")], check=True, capture_output=True)
+    (tmp / "vault-credentials.yml").chmod(0o600)
     return tmp
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import ansible_command
 
 pytestmark = pytest.mark.integration
@@ -67,3 +68,10 @@ def test_restarting_the_container_is_a_reboot_that_keeps_the_disk(lab):
         "/root/survives-reboot"
     ]
     assert lab.ssh("systemctl is-system-running --wait").strip() in ("running", "degraded")
+
+
+def test_ibgw_ops_ssh_runs_a_command_on_the_vm_as_the_inventory_says(lab):
+    ran = lab.cli("ssh", "--", "hostname", "&&", "id", "-un")
+    assert ran.stdout.split() == [lab.ssh("hostname").strip(), "root"]
+    refused = lab.cli("ssh", "nosuch", "--", "true", check=False)
+    assert refused.returncode == ExitCode.BAD_INPUT and "HOST: 'nosuch' is not a host" in refused.stderr

@@ -212,6 +212,7 @@ def test_a_malformed_version_name_is_bad_input(secrets_lab, tmp_path):
     entries = standard_credentials(secrets_lab.live_password)
     entries["paper"]["vnc_password_secret"] = value
     path.write_text(yaml.safe_dump({"ib_gateway_credentials": entries}))
+    path.chmod(0o600)
     result = lab.playbook("site.yml", "-e", f"ib_gateway_credentials_file={path}")
     output = result.stdout + result.stderr
     assert result.returncode != 0

@@ -99,8 +99,11 @@ def test_external_ssh_needs_a_public_ip():
 def test_a_missing_or_broken_file_is_bad_input(tmp_path: Path):
     with pytest.raises(BadInput, match=r"gcp\.yml: .* does not exist"):
         settings.load(tmp_path)
-    (tmp_path / "gcp.yml").write_text("project: [unclosed\n")
-    with pytest.raises(BadInput, match="not valid YAML"):
+    (tmp_path / "gcp.yml").write_text("project: demo\nzone: [unclosed\n")
+    with pytest.raises(BadInput, match=r"gcp\.yml: .*gcp\.yml, line 3, column 1: not valid YAML"):
+        settings.load(tmp_path)
+    (tmp_path / "gcp.yml").write_bytes(b"project: d\xe9mo\n")
+    with pytest.raises(BadInput, match=r"gcp\.yml: .*gcp\.yml: byte 10 is not UTF-8 .*allowed: a UTF-8 text file"):
         settings.load(tmp_path)
 
 
@@ -163,3 +166,13 @@ def test_bad_settings_are_refused_before_the_google_libraries_load(tmp_path: Pat
                             capture_output=True, text=True, check=False, timeout=60)
     assert result.stdout.split() == [str(int(ExitCode.BAD_INPUT)), "False"], result.stdout + result.stderr
     assert "zone" in result.stderr
+
+
+def test_a_missing_google_application_credentials_file_is_named_once_before_any_call(monkeypatch, tmp_path: Path):
+    from ibgw_ops.gcp.compute import ComputeApi  # noqa: PLC0415 - the Google libraries, for this test only
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with pytest.raises(BadInput, match=r"GOOGLE_APPLICATION_CREDENTIALS: .*missing\.json is not a file"):
+        ComputeApi(settings.parse(EXAMPLE))
+    (tmp_path / "missing.json").write_text("{}")
+    ComputeApi(settings.parse(EXAMPLE))

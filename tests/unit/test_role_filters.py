@@ -53,6 +53,22 @@ def test_missing_ambiguous_and_badly_named_credentials_are_named_by_instance_and
     assert "pw-" not in everything
 
 
+def test_control_characters_in_credentials_are_named_by_instance_and_key_never_shown(plugin):
+    credentials = {"live": {"user_id": "u", "password": "pw-live\n"}, "paper": {"user_id": "u\t", "password": "ok"},
+                   "spare": {"user_id": "u", "password": "pw-spare", "vnc_password": "v\x7f"}}
+    named = plugin.control_character_credentials(INSTANCES, credentials)
+    assert named == ["live.password", "paper.user_id", "spare.vnc_password"]
+    assert plugin.control_character_credentials(INSTANCES, {"live": {"user_id": "u", "password": "p w!"}}) == []
+
+
+def test_a_credentials_file_looser_than_0600_is_named_by_its_mode(plugin, tmp_path):
+    path = tmp_path / "credentials.yml"
+    path.write_text("{}\n")
+    for mode, shown in ((0o600, ""), (0o400, ""), (0o644, "0644"), (0o660, "0660"), (0o604, "0604")):
+        path.chmod(mode)
+        assert plugin.loose_file_mode(str(path)) == shown
+
+
 def test_each_secret_file_says_where_it_comes_from(plugin):
     credentials = {
         "live": {"user_id": "u", "password_secret": SECRET, "vnc_password": "v"},

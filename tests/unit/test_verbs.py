@@ -106,6 +106,7 @@ def test_events_never_go_to_disk_and_the_environment_checks_host_keys(fake):
 
 
 def test_the_vault_password_goes_to_the_prompt_only(fake, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("getpass.getpass", lambda prompt: "vault-Pw-123")
     assert cli.main(["paper-down", "--ask-vault-pass"]) == ExitCode.OK
     call = fake.calls[0]
@@ -221,6 +222,35 @@ def test_paper_run_takes_paper_down_when_the_command_cannot_run_or_is_killed(fak
     assert [p for p, _ in fake.playbooks()] == ["start.yml", "stop.yml"] * 2
 
 
+def test_paper_run_exits_126_for_a_file_that_is_not_a_program_and_paper_ends_down(fake, capsys, tmp_path):
+    fake.script["start.yml"] = ([ok(READY), stats()], "successful")
+    text = tmp_path / "hostname"
+    text.write_text("gw1\n")
+    text.chmod(0o755)
+    assert cli.main(["paper-run", "--", str(text)]) == 126
+    assert cli.main(["paper-run", "--", str(tmp_path)]) == 126
+    err = capsys.readouterr().err
+    assert f"paper-run: {text}: cannot be run as a program" in err and "Traceback" not in err
+    assert [p for p, _ in fake.playbooks()] == ["start.yml", "stop.yml"] * 2
+
+
+def test_ask_vault_pass_without_a_terminal_is_bad_input_before_any_run(fake, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    assert cli.main(["paper-down", "--ask-vault-pass"]) == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert "--ask-vault-pass: no terminal" in err and "ANSIBLE_VAULT_PASSWORD_FILE" in err
+    assert fake.calls == []
+
+
+def test_a_missing_vault_password_file_is_bad_input_before_any_run(fake, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "missing"))
+    assert cli.main(["paper-down"]) == ExitCode.BAD_INPUT
+    assert f"ANSIBLE_VAULT_PASSWORD_FILE: {tmp_path / 'missing'} is not a file" in capsys.readouterr().err
+    assert fake.calls == []
+    (tmp_path / "missing").write_text("pw\n")
+    assert cli.main(["paper-down"]) == ExitCode.OK
+
+
 def test_paper_run_does_not_run_the_command_when_paper_is_not_ready(fake, tmp_path):
     fake.script["start.yml"] = ([failed("NOT READY: gateway paper: login failed"), stats(failures=1)], "failed")
     marker = tmp_path / "ran"
@@ -308,6 +338,7 @@ def test_status_check_passes_for_a_live_session_signed_in_just_now(fake, capsys)
 @pytest.mark.parametrize("argv", [
     ["up"], ["up", "Live"], ["up", "paper", "--timeout", "0"], ["down", "../etc"], ["logs", "all", "-n", "x"],
     ["paper-run"], ["paper-run", "--"], ["paper-run", "--client-id", "-3", "--", "true"],
+    ["paper-run", "--client-id", "999", "--", "true"],
     ["live-signin", "--timeout", "0"], ["live-signin", "Live"], ["restart", "live", "--hard", "--timeout", "-1"],
 ])
 def test_bad_arguments_exit_2_before_any_run(fake, argv, capsys):

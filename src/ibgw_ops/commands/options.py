@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
+VAULT_FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
 TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -90,7 +92,28 @@ def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:
 def open_runner(args: argparse.Namespace, path: Path | None = None) -> Iterator[PlaybookRunner]:
     """A runner for ``path`` (default: the chosen inventory); signals become a cancel request while it runs."""
     path = path or inventory.resolve(args.inventory)
-    vault_password = getpass.getpass("Vault password: ") if args.ask_vault_pass else None
+    vault_password = None
+    if args.ask_vault_pass:
+        vault_password = _ask_vault_password()
+    else:
+        _check_vault_password_file()
     with Interrupts() as interrupts:
         yield PlaybookRunner(path, interrupts, verbosity=args.verbose, limit=args.limit,
                              vault_password=vault_password)
+
+
+def _ask_vault_password() -> str:
+    """Prompt at a terminal; cron and pipes have none, so they are pointed at the password file instead."""
+    if not sys.stdin.isatty():
+        raise BadInput("--ask-vault-pass", "no terminal to ask for the vault password",
+                       "run at a terminal, or set ANSIBLE_VAULT_PASSWORD_FILE to a file holding the password")
+    return getpass.getpass("Vault password: ")
+
+
+def _check_vault_password_file() -> None:
+    """Ansible would stop on a missing password file with a bare exit 1; name it instead, before any run."""
+    named = os.environ.get(VAULT_FILE_ENV, "")
+    if named and not Path(named).is_file():
+        raise BadInput(VAULT_FILE_ENV, f"{named} is not a file",
+                       "a file holding the vault password (or an executable printing it), or --ask-vault-pass "
+                       "at a terminal")

@@ -21,6 +21,7 @@ from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.commands.options import add_timeout, announce_ready, open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
+from ibgw_ops.on_host.tws_probe import DEFAULT_CLIENT_ID as PROBE_CLIENT_ID
 
 DEFAULT_CLIENT_ID = 1
 # After a forwarded signal the command gets this long to exit before it is killed.
@@ -71,6 +72,10 @@ def paper_run(args: argparse.Namespace) -> int:
         raise BadInput("CMD", "no command given", "paper-run [options] -- CMD [ARGS...]")
     if args.client_id < 0:
         raise BadInput("--client-id", f"{args.client_id} is negative", "a whole number of 0 or more")
+    if args.client_id == PROBE_CLIENT_ID:
+        # The readiness probe would find the id taken (or knock CMD off): the gateway allows one session per id.
+        raise BadInput("--client-id", f"{args.client_id} is the readiness probe's client id",
+                       f"a whole number of 0 or more other than {PROBE_CLIENT_ID}")
     with open_runner(args) as runner:
         ready = _bring_paper_up(runner, args.timeout)
         try:
@@ -125,8 +130,9 @@ def _run_command(command: list[str], env: dict[str, str], interrupts: Interrupts
     except FileNotFoundError:
         print(f"ibgw-ops: paper-run: {command[0]}: command not found", file=sys.stderr)
         return NOT_FOUND
-    except PermissionError:
-        print(f"ibgw-ops: paper-run: {command[0]}: permission denied", file=sys.stderr)
+    except OSError as exc:
+        # Not executable, a folder, or a file the kernel cannot run (Exec format error): the shell's 126.
+        print(f"ibgw-ops: paper-run: {command[0]}: cannot be run as a program ({exc.strerror})", file=sys.stderr)
         return NOT_EXECUTABLE
     interrupts.listen(lambda signum: _signal_group(process, signum))
     if interrupts.requested():

@@ -8,9 +8,11 @@ whole exchange. Resources cross this boundary as plain dicts with the client's f
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from google.api_core import exceptions as api_errors
@@ -20,7 +22,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1
 from requests import exceptions as http_errors
 
-from ibgw_ops.errors import ExitCode, OpsError
+from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.gcp.desired import ADDRESSES, FIREWALLS, INSTANCES, NETWORKS, ROUTERS, SINGULAR, SUBNETWORKS
 from ibgw_ops.gcp.settings import GcpSettings
 
@@ -38,12 +40,19 @@ _OPERATIONS = {"": compute_v1.GlobalOperationsClient, "region": compute_v1.Regio
 # How long one call may take before it counts as failed (a VM insert can take a minute).
 CALL_TIMEOUT = 60.0
 OPERATION_TIMEOUT = 600.0
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 
 
 class ComputeApi:
     """The Compute API of one project, region and zone; thread-safe, clients built on first use."""
 
     def __init__(self, settings: GcpSettings) -> None:
+        key_file = os.environ.get(CREDENTIALS_ENV, "")
+        if key_file and not settings.compute_endpoint.startswith("http://") and not Path(key_file).is_file():
+            # Checked once, before any call: google.auth would fail every parallel call with the generic ADC text.
+            raise BadInput(CREDENTIALS_ENV, f"{key_file} is not a file",
+                           "a service account key or ADC JSON file, or unset it to use "
+                           "'gcloud auth application-default login'")
         self.settings = settings
         self._lock = threading.Lock()
         self._clients: dict[Any, Any] = {}

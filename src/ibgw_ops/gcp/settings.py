@@ -88,9 +88,15 @@ def load(directory: Path) -> GcpSettings:
         raise BadInput(SETTINGS_FILE, f"{path} does not exist",
                        "an inventory folder holding gcp.yml (see inventory/gcp/ for an example)")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise BadInput(SETTINGS_FILE, f"{path}: byte {exc.start} is not UTF-8 ({exc.reason})",
+                       "a UTF-8 text file") from None
     except yaml.YAMLError as exc:
-        raise BadInput(SETTINGS_FILE, f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or exc
+        raise BadInput(SETTINGS_FILE, f"{where}: not valid YAML: {problem}", "a YAML mapping") from None
     return parse(document)
 
 

@@ -7,6 +7,7 @@ keys and file names.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -66,6 +67,22 @@ def ambiguous_credentials(instances: list[Mapping[str, Any]], credentials: Mappi
     return [f"{instance['name']}.{key}" for instance in instances for key in PASSWORD_FILES
             if _given(_entry(credentials, instance["name"]), key)
             and _given(_entry(credentials, instance["name"]), f"{key}_secret")]
+
+
+def control_character_credentials(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
+    """"<instance>.<key>" for each user id or password holding a control character (a pasted newline, a tab).
+
+    IBC reads them from files line by line: such a value would be cut or mistyped at every login.
+    """
+    return [f"{instance['name']}.{key}" for instance in instances for key in ("user_id", *PASSWORD_FILES)
+            if _given(_entry(credentials, instance["name"]), key)
+            and any(ord(char) < 32 or ord(char) == 127 for char in str(_entry(credentials, instance["name"])[key]))]
+
+
+def loose_file_mode(path: str) -> str:
+    """The file's mode as 0oNNN when group or others may read or write it, else "" (0600 or stricter)."""
+    mode = os.stat(path).st_mode & 0o777
+    return f"{mode:04o}" if mode & 0o077 else ""
 
 
 def bad_secret_names(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any], pattern: str) -> list[str]:
@@ -257,6 +274,8 @@ class FilterModule:
             "ib_gateway_missing_credentials": missing_credentials,
             "ib_gateway_ambiguous_credentials": ambiguous_credentials,
             "ib_gateway_bad_secret_names": bad_secret_names,
+            "ib_gateway_control_character_credentials": control_character_credentials,
+            "ib_gateway_loose_file_mode": loose_file_mode,
             "ib_gateway_vnc_instances": vnc_instances,
             "ib_gateway_secret_files": secret_files,
         }
