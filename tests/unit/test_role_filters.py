@@ -167,3 +167,24 @@ def test_a_target_selects_by_name_or_mode(plugin):
     assert [i["name"] for i in plugin.select(instances, "paper2")] == ["paper2"]
     assert len(plugin.select(instances, "all")) == 3
     assert plugin.select(instances, "nosuch") == []
+
+
+@pytest.mark.parametrize(("image", "floor", "refused"), [
+    ("gnzsnz/ib-gateway:10.50.1d", "10.45.1j", False),
+    ("gnzsnz/ib-gateway:10.45.1j", "10.45.1j", False),
+    ("gnzsnz/ib-gateway:10.45.1k", "gnzsnz/ib-gateway:10.45.1j", False),
+    ("gnzsnz/ib-gateway:10.45.1j@sha256:" + "a" * 64, "10.45.1j", False),
+    ("gnzsnz/ib-gateway:10.45.1i", "10.45.1j", True),
+    ("gnzsnz/ib-gateway:10.9.2a", "10.45.1j", True),
+    ("gnzsnz/ib-gateway@sha256:" + "a" * 64, "10.45.1j", True),
+    ("gnzsnz/ib-gateway:10.30.1a", "", False),
+])
+def test_an_image_below_the_floor_is_refused_naming_the_instance(plugin, image, floor, refused):
+    errors = plugin.image_floor_errors([{"name": "paper", "image": image}], floor)
+    assert errors == ([f"ib_gateway_instances[paper].image: a version tag at or above ib_gateway_image_floor "
+                       f"{floor} (got '{image}')."] if refused else [])
+
+
+def test_a_floor_that_is_no_version_is_refused(plugin):
+    assert plugin.image_floor_errors([{"name": "paper", "image": "i:10.45.1j"}], "stable") == [
+        "ib_gateway_image_floor: a version such as 10.45.1j (got 'stable')."]

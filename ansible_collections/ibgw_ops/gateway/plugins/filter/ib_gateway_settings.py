@@ -25,6 +25,8 @@ IMAGE = re.compile(r"^[a-z0-9]+(([._-]|__|/|:[0-9]+/)[a-z0-9]+)*(:[A-Za-z0-9_][A
                    r"(@sha256:[0-9a-f]{64})?$")
 PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 FLOATING = re.compile(r":(latest|stable|edge)$")
+# The gateway's version tags (10.45.1j): major, minor, build number and an optional letter, compared in that order.
+VERSION_TAG = re.compile(r":([0-9]+)\.([0-9]+)\.([0-9]+)([a-z]?)(@sha256:[0-9a-f]{64})?$")
 HHMM = session_clock.CLOCK_PATTERN
 # IBC parses AutoRestartTime and AutoLogoffTime as "hh:mm a": a two-digit hour 01-12 ("09:30 PM", never "9:30 PM").
 CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
@@ -262,6 +264,32 @@ def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> lis
     return errors
 
 
+def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[str]:
+    """One message per instance whose image's version tag is older than ``floor`` (a version or a reference).
+
+    IBKR stops accepting logins from retired versions, so an upgrade (or a rollback) must never go below the floor;
+    a reference without a version tag cannot be compared and is refused while a floor is set.
+    """
+    if not floor:
+        return []
+    lowest = _version(f":{floor.rpartition(':')[2]}")
+    if lowest is None:
+        return [f"ib_gateway_image_floor: a version such as 10.45.1j (got '{floor}')."]
+    errors = []
+    for instance in instances:
+        image = str(instance["image"])
+        version = _version(image)
+        if version is None or version < lowest:
+            errors.append(f"ib_gateway_instances[{instance['name']}].image: a version tag at or above "
+                          f"ib_gateway_image_floor {floor} (got '{image}').")
+    return errors
+
+
+def _version(reference: str) -> tuple[int, int, int, str] | None:
+    found = VERSION_TAG.search(reference)
+    return (int(found[1]), int(found[2]), int(found[3]), found[4]) if found else None
+
+
 class FilterModule:
     """The role's filters, each named after the vars/main.yml variable it computes."""
 
@@ -271,6 +299,7 @@ class FilterModule:
             "ib_gateway_resolve_instances": resolve_instances,
             "ib_gateway_setting_errors": setting_errors,
             "ib_gateway_select": select,
+            "ib_gateway_image_floor_errors": image_floor_errors,
             "ib_gateway_missing_credentials": missing_credentials,
             "ib_gateway_ambiguous_credentials": ambiguous_credentials,
             "ib_gateway_bad_secret_names": bad_secret_names,
