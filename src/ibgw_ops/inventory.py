@@ -7,14 +7,15 @@ Both writers produce ``<dir>/hosts.yml`` (one ``ibgw_gateways`` group, connectio
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ibgw_ops.errors import BadInput
-from ibgw_ops.paths import state_dir
+from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.paths import ansible_command, state_dir
 
 INVENTORY_ENV = "IBGW_OPS_INVENTORY"
 GROUP = "ibgw_gateways"
@@ -67,3 +68,12 @@ def _write_if_changed(path: Path, text: str) -> bool:
     tmp.write_text(text)
     tmp.replace(path)
     return True
+
+
+def ansible_inventory(path: Path, *options: str) -> str:
+    """What ``ansible-inventory -i PATH OPTIONS`` prints: the inventory as Ansible resolves it (vars, groups)."""
+    result = subprocess.run([ansible_command("ansible-inventory"), "-i", str(path), *options],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise OpsError(f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
+    return result.stdout

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 from typing import Any
 
 from ibgw_ops import inventory
-from ibgw_ops.errors import ExitCode, OpsError
-from ibgw_ops.paths import ansible_command
+from ibgw_ops.errors import ExitCode
 
 # The host variables shown: how Ansible reaches a host, where the gateway listens, where its traffic leaves from
 # (the address IBKR and any allow-list see; written by provision, empty when Cloud NAT picks it).
@@ -26,11 +24,8 @@ def show(args: argparse.Namespace) -> int:
     """Show the inventory the verbs act on, its host graph and each host's addresses (egress IP included)."""
     path = inventory.resolve(args.inventory)
     print(f"inventory: {path}")
-    result = subprocess.run([ansible_command("ansible-inventory"), "-i", str(path), "--graph", "--vars"],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise OpsError(f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
-    print("".join(line for line in result.stdout.splitlines(keepends=True) if _shown(line)), end="")
+    graph = inventory.ansible_inventory(path, "--graph", "--vars")
+    print("".join(line for line in graph.splitlines(keepends=True) if _shown(line)), end="")
     return int(ExitCode.OK)
 
 

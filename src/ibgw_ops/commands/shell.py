@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ibgw_ops import inventory
-from ibgw_ops.errors import BadInput, ExitCode, OpsError
-from ibgw_ops.paths import ansible_command
+from ibgw_ops.errors import BadInput
 
 
 def register(verbs: Any) -> None:
@@ -47,11 +46,7 @@ def split_words(words: list[str]) -> tuple[str | None, list[str]]:
 
 def host_vars(path: Path) -> dict[str, dict[str, Any]]:
     """Every gateway host of the inventory and its variables, as Ansible resolves them."""
-    result = subprocess.run([ansible_command("ansible-inventory"), "-i", str(path), "--list"],
-                            capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise OpsError(f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
-    listing = json.loads(result.stdout)
+    listing = json.loads(inventory.ansible_inventory(path, "--list"))
     names = listing.get(inventory.GROUP, {}).get("hosts", [])
     every = listing.get("_meta", {}).get("hostvars", {})
     return {name: every.get(name, {}) for name in names}
