@@ -48,9 +48,11 @@ def status(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
     return _reported(runner, "status.yml", "ibgw_status", _target_vars(target))
 
 
-def logs(runner: PlaybookRunner, target: str, lines: int | None = None) -> list[dict[str, Any]]:
-    """The last log lines of each instance's container."""
-    return _reported(runner, "logs.yml", "ibgw_logs", _target_vars(target, ib_gateway_log_lines=lines))
+def logs(runner: PlaybookRunner, target: str, lines: int | None = None, *,
+         previous: bool = False) -> list[dict[str, Any]]:
+    """The last log lines of each instance's container, or of the container its last start replaced."""
+    return _reported(runner, "logs.yml", "ibgw_logs",
+                     _target_vars(target, ib_gateway_log_lines=lines, ib_gateway_logs_previous=previous or None))
 
 
 def _reported(runner: PlaybookRunner, playbook: str, kind: str, extravars: dict[str, Any]) -> list[dict[str, Any]]:

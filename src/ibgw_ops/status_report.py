@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ibgw_ops.errors import BadInput
 from ibgw_ops.on_host import session_clock
 
-COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "image", "digest")
+COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "memory", "previous", "image",
+           "digest")
+# What the TWS API's notices with these codes say about the gateway's links (the probe collects them).
+NOTICES = {1100: "IBKR lost", 1101: "IBKR back, data lost", 1102: "IBKR back", 2110: "TWS-server link broken",
+           2103: "market data farm broken", 2104: "market data farm OK", 2105: "HMDS farm broken",
+           2106: "HMDS farm OK", 2107: "HMDS farm inactive", 2108: "market data farm inactive",
+           2157: "sec-def farm broken", 2158: "sec-def farm OK"}
 
 
 def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -19,7 +25,7 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
     moment = now or datetime.now(UTC)
     result = []
     for row in sorted(rows, key=lambda r: (r["host"], r["instance"])):
-        started = parse_docker_time(row.get("started_at") or "")
+        started = parse_docker_time(row.get("started_at") or "") if row.get("container") == "running" else None
         uptime = int((moment - started).total_seconds()) if started else None
         result.append({**row, "uptime_seconds": uptime})
     return result
@@ -38,6 +44,9 @@ def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -
 def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     result = {**row, "warnings": []}
     warn = result["warnings"].append
+    if row.get("oom_killed"):
+        warn(["container_exited", f"the container was OOM-killed (exit {row.get('exit_code')}): raise the "
+                                  "instance's java_heap_size or the VM's memory"])
     reason = row.get("reason")
     if reason == "session_taken":
         warn(["session_taken", "the IBKR login is in use elsewhere: the gateway gave up its session"])
@@ -82,10 +91,15 @@ def shown(moment: datetime) -> str:
 
 
 def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
-    """The live sessions' calendars and every warning, in the operator's local time zone, under the table."""
+    """The live sessions' calendars, the IBKR notices the probe saw and every warning, under the table.
+
+    Times are in the operator's local time zone.
+    """
     lines = []
     for row in rows:
         where = f"{row['instance']} on {row['host']}"
+        if notices_line(row):
+            lines.append(f"{where}: IBKR notices: {notices_line(row)}")
         if row.get("good_until"):
             lines.append(
                 f"{where}: signed in {_shown_iso(row['signed_in_at'])} "
@@ -160,13 +174,58 @@ def image_digest(row: dict[str, Any]) -> str:
     return f"image id {row['image_id']}" if row.get("image_id") else "-"
 
 
+def previous_line(previous: dict[str, Any] | None) -> str:
+    """How the container that the last start replaced ended, for ``logs --previous``."""
+    if not previous:
+        return "no previous container kept (none was replaced since this release was deployed)"
+    return (f"previous container {previous['id']} ({previous['image']}), started {previous['started_at']}, "
+            f"{previous['container']} {previous['finished_at'] or '-'}: {_ending(previous)}")
+
+
+def notices_line(row: dict[str, Any]) -> str:
+    """The connectivity and data farm notices the probe saw, as codes with their meaning."""
+    return ", ".join(f"{code} {NOTICES[code]}" for code in dict.fromkeys(row.get("codes") or []) if code in NOTICES)
+
+
+def _ending(record: dict[str, Any]) -> str:
+    """``exit 137 oom, 2 restarts``; ``-`` for a container that never ended."""
+    if record.get("exit_code") is None:
+        return "-"
+    restarts = record.get("restart_count") or 0
+    return (f"exit {record['exit_code']}" + (" oom" if record.get("oom_killed") else "")
+            + (f", {_restarts(restarts)}" if restarts else ""))
+
+
+def _restarts(count: int) -> str:
+    return f"{count} restart{'' if count == 1 else 's'}"
+
+
+def _memory(row: dict[str, Any]) -> str:
+    """``412M/768M heap``: the container's memory against the Java heap it was given."""
+    if row.get("memory_bytes") is None:
+        return "-"
+    return f"{int(row['memory_bytes']) // 2**20}M/{row.get('java_heap_mb')}M heap"
+
+
 def _cell(row: dict[str, Any], column: str) -> str:
-    if column == "uptime":
-        return human_duration(row["uptime_seconds"])
-    if column == "accounts":
-        return ",".join(row.get("accounts") or []) or "-"
-    if column == "digest":
-        return image_digest(row)
-    if column == "container" and row.get("restart_pending"):
-        return f"{row['container']} (restart pending)"
-    return str(row.get(column) or "-")
+    shown = _CELLS.get(column)
+    return shown(row) if shown else str(row.get(column) or "-")
+
+
+def _container(row: dict[str, Any]) -> str:
+    """The state, how a stopped container ended, how often Docker restarted it, and a pending restart."""
+    restarts = row.get("restart_count") or 0
+    notes = [_ending(row)] if row.get("exit_code") is not None else [_restarts(restarts)] if restarts else []
+    if row.get("restart_pending"):
+        notes.append("restart pending")
+    return f"{row['container']} ({'; '.join(notes)})" if notes else str(row["container"])
+
+
+_CELLS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "uptime": lambda row: human_duration(row["uptime_seconds"]),
+    "accounts": lambda row: ",".join(row.get("accounts") or []) or "-",
+    "digest": image_digest,
+    "memory": _memory,
+    "previous": lambda row: _ending(row["previous"]) if row.get("previous") else "-",
+    "container": _container,
+}

@@ -18,18 +18,28 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ibgw_ops.on_host import gateway_log, tws_probe
+from ibgw_ops.on_host import gateway_container, gateway_log, tws_probe
 from tests.support.layout import MODULE_UTILS_PACKAGE, MODULES
 
 MODULE = MODULES / "ibgw_gateway_up.py"
 SOCAT = "2024/02/08 01:58:53 socat[24204] E connect(5, AF=2 127.0.0.1:4002, 16): Connection refused"
 # The fake docker: the container's state, its log (one "time.time()<TAB>line" a line) and the commands sent to IBC.
 FAKE_DOCKER = f"""#!{sys.executable}
-import os, sys, time
+import json, os, sys, time
 state = os.path.join(os.environ["FAKE_DOCKER"], "state")
 log = os.path.join(os.environ["FAKE_DOCKER"], "log")
 args = sys.argv[1:]
-if args[0] == "inspect":
+if args[0] == "image":
+    sys.exit(1)
+if args[0] == "inspect" and args[2] == "{{{{json .}}}}":
+    if not os.path.exists(state):
+        sys.exit(1)
+    status, restarts = open(state).read().split()
+    print(json.dumps(dict(State=dict(Status=status, Running=status == "running", ExitCode=1,
+                                     StartedAt="2026-12-01T09:00:00Z", FinishedAt="2026-12-01T09:05:00Z"),
+                          RestartCount=int(restarts), Id="c" * 64, Config=dict(Image="ib-gateway:old"),
+                          Image="sha256:1")))
+elif args[0] == "inspect":
     sys.exit(print(open(state).read()) if os.path.exists(state) else 1)
 if args[0] == "start":
     open(state, "w").write("running 0")
@@ -46,6 +56,8 @@ if args[0] == "logs":
             if float(stamp) >= since:
                 print(text, flush=True)
         done = len(lines)
+        if "--follow" not in args:
+            break
         time.sleep(0.02)
 """
 
@@ -99,6 +111,7 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
 @pytest.fixture
 def module(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The module file imported as Ansible ships it, its module_utils being the package's modules."""
+    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_container", gateway_container)
     monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_log", gateway_log)
     monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.tws_probe", tws_probe)
     spec = importlib.util.spec_from_file_location("ibgw_gateway_up", MODULE)
@@ -113,7 +126,8 @@ def run(module: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     (tmp_path / "compose.yaml").touch()
     params = {"compose": ["docker", "compose"], "container": "ibgw-live", "image": "ib-gateway:stable",
               "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
-              "lock_file": str(tmp_path / "lock"), "port": 4001, "wait": 30, "interval": 0.05, **args}
+              "lock_file": str(tmp_path / "lock"), "previous_log": str(tmp_path / "previous.log"),
+              "previous_state": str(tmp_path / "previous.json"), "port": 4001, "wait": 30, "interval": 0.05, **args}
     with patch_module_args(params), pytest.raises(SystemExit):
         module.main()
     return dict(json.loads(capsys.readouterr().out))
@@ -172,3 +186,25 @@ def test_a_soft_restart_without_a_new_login_fails_though_the_old_session_answers
     result = run(module, tmp_path, capsys, soft_restart=True, wait=0.5)
     assert (result["failed"], result["ready"], result["reason"]) == (True, False, "not_ready")
     assert result["msg"].startswith("IBC logged no new login within 0.5 s of RESTART")
+
+
+def test_a_start_keeps_how_the_replaced_container_ended_and_its_last_lines(module, gateway, tmp_path, capsys):
+    (tmp_path / "state").write_text("exited 2")
+    gateway.write(*[ibc(f"line {n}") for n in range(5)], at=0.0)
+    gateway.api_ready = True
+    result = run(module, tmp_path, capsys, previous_lines=3)
+    assert (result.get("failed", False), result["started"]) == (False, True)
+    kept = json.loads((tmp_path / "previous.json").read_text())
+    assert {key: kept[key] for key in ("id", "image", "container", "exit_code", "restart_count", "finished_at")} == {
+        "id": "c" * 12, "image": "ib-gateway:old", "container": "exited", "exit_code": 1, "restart_count": 2,
+        "finished_at": "2026-12-01T09:05:00Z"}
+    # The fake docker ignores --tail; the kept lines are what docker logs printed, in order.
+    assert [line.partition(" IBC: ")[2] for line in (tmp_path / "previous.log").read_text().splitlines()] == [
+        f"line {n}" for n in range(5)]
+    assert {oct((tmp_path / name).stat().st_mode & 0o777) for name in ("previous.json", "previous.log")} == {"0o640"}
+
+
+def test_a_first_start_keeps_nothing(module, gateway, tmp_path, capsys):
+    gateway.api_ready = True
+    assert run(module, tmp_path, capsys)["started"] is True
+    assert not (tmp_path / "previous.json").exists()

@@ -21,11 +21,12 @@ def docker(directory: Path, *, running: bool) -> Path:
     bin_dir = directory / "bin"
     bin_dir.mkdir(exist_ok=True)
     state = {"Running": running, "Status": "running" if running else "exited", "StartedAt": "2026-12-01T09:00:00Z"}
+    container = {"State": state, "RestartCount": 0, "Id": "c" * 64, "Config": {"Image": "img:1"}, "Image": "sha256:1"}
     script = bin_dir / "docker"
     script.write_text(
         "#!/bin/sh\n"
         '[ "$1 $2" = "image inspect" ] && { echo "[]"; exit 0; }\n'
-        f"[ \"$1\" = inspect ] && {{ printf '%s\\t%s\\t%s\\n' '{json.dumps(state)}' img:1 sha256:1; exit 0; }}\n"
+        f"[ \"$1\" = inspect ] && {{ echo '{json.dumps(container)}'; exit 0; }}\n"
         "exit 1\n")
     script.chmod(0o755)
     return bin_dir

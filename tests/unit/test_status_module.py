@@ -19,7 +19,8 @@ STATE = {"Running": True, "Status": "running", "StartedAt": "2026-11-25T09:55:00
 def fake_docker(directory: Path, reference: str, repo_digests: list[str]) -> Path:
     """A docker that knows one container, ibgw-live, and its image."""
     script = directory / "docker"
-    container = "\t".join([json.dumps(STATE), reference, IMAGE_ID])
+    container = json.dumps({"State": STATE, "RestartCount": 0, "Id": "c" * 64, "Config": {"Image": reference},
+                            "Image": IMAGE_ID})
     script.write_text(
         "#!/bin/sh\n"
         f'[ "$1 $2" = "image inspect" ] && {{ echo \'{json.dumps(repo_digests)}\'; exit 0; }}\n'

@@ -28,10 +28,10 @@ def test_durations_read_like_a_person_would_say_them():
 def test_the_table_flags_a_pending_restart_and_lists_accounts():
     row = {**ROW, "uptime_seconds": 425}
     lines = status_report.render_table([row]).splitlines()
-    assert lines[0].split() == ["HOST", "INSTANCE", "MODE", "CONTAINER", "UPTIME", "PROBE", "ACCOUNTS", "IMAGE",
-                                "DIGEST"]
+    assert lines[0].split() == ["HOST", "INSTANCE", "MODE", "CONTAINER", "UPTIME", "PROBE", "ACCOUNTS", "MEMORY",
+                                "PREVIOUS", "IMAGE", "DIGEST"]
     assert lines[1].split() == ["gw1", "paper", "paper", "running", "(restart", "pending)", "7m", "5s", "ready",
-                                "DU1,DU2", "img:1", "sha256:" + "d" * 64]
+                                "DU1,DU2", "-", "-", "img:1", "sha256:" + "d" * 64]
     assert status_report.ready_line({**row, "restart_pending": False}) == (
         "ready: paper on gw1 at 127.0.0.1:4002 (accounts DU1,DU2, server version 176)")
     assert status_report.ready_line(row).endswith(
@@ -83,3 +83,36 @@ def test_a_signed_in_live_row_gets_its_calendar():
     assert datetime.fromisoformat(row["limit"]) == datetime(2026, 11, 29, 22, 5, tzinfo=UTC)
     assert datetime.fromisoformat(row["good_until"]) == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
     assert "signed in" in status_report.render_sessions([row])
+
+
+def test_the_table_says_how_a_container_ended_its_restarts_memory_and_the_previous_one():
+    exited = {**ROW, "container": "exited", "restart_pending": False, "exit_code": 137, "oom_killed": True,
+              "restart_count": 3, "previous": None}
+    restarted = {**ROW, "instance": "live", "restart_pending": False, "exit_code": None, "restart_count": 1,
+                 "memory_bytes": 412 * 2**20 + 5, "java_heap_mb": 768,
+                 "previous": {"exit_code": 1, "oom_killed": False, "restart_count": 0}}
+    table = status_report.render_table(status_report.with_uptime([exited, restarted])).splitlines()
+    starts = [table[0].index(column.upper()) for column in status_report.COLUMNS]
+    cells = [{column: line[start:end].strip() for column, start, end in
+              zip(status_report.COLUMNS, starts, [*starts[1:], None], strict=True)} for line in table[1:]]
+    assert [(row["instance"], row["container"], row["memory"], row["previous"]) for row in cells] == [
+        ("live", "running (1 restart)", "412M/768M heap", "exit 1"),
+        ("paper", "exited (exit 137 oom, 3 restarts)", "-", "-")]
+
+
+def test_an_oom_kill_is_a_warning_and_the_notices_are_named():
+    rows = status_report.with_sessions([{**ROW, "container": "exited", "exit_code": 137, "oom_killed": True,
+                                         "codes": [2104, 2106, 2104, 2158, 504]}])
+    assert [kind for kind, _ in rows[0]["warnings"]] == ["container_exited"]
+    assert status_report.render_sessions(rows).splitlines() == [
+        "paper on gw1: IBKR notices: 2104 market data farm OK, 2106 HMDS farm OK, 2158 sec-def farm OK",
+        "WARNING paper on gw1: the container was OOM-killed (exit 137): raise the instance's java_heap_size or the "
+        "VM's memory"]
+
+
+def test_logs_previous_says_how_the_replaced_container_ended():
+    assert status_report.previous_line(None).startswith("no previous container kept")
+    line = status_report.previous_line({"id": "c" * 12, "image": "img:1", "container": "exited",
+                                        "started_at": "S", "finished_at": "F", "exit_code": 0,
+                                        "oom_killed": False, "restart_count": 0})
+    assert line == f"previous container {'c' * 12} (img:1), started S, exited F: exit 0"

@@ -62,6 +62,8 @@ def register(verbs: Any) -> None:
     add_target(parser, required=False)
     parser.add_argument("-n", "--lines", type=positive_int, default=None, metavar="N",
                         help="lines per gateway (default: the inventory's ib_gateway_log_lines, 100)")
+    parser.add_argument("--previous", action="store_true",
+                        help="the container that the last start replaced: its last lines and how it ended")
     parser.set_defaults(handler=logs)
 
 
@@ -122,10 +124,14 @@ def status(args: argparse.Namespace) -> int:
 
 
 def logs(args: argparse.Namespace) -> int:
-    """Show the last log lines of each gateway's container."""
+    """Show the last log lines of each gateway's container (--previous: of the container its last start replaced)."""
     with open_runner(args) as runner:
-        found = lifecycle.logs(runner, args.target, args.lines)
+        found = lifecycle.logs(runner, args.target, args.lines, previous=args.previous)
     for entry in sorted(found, key=lambda e: (e["host"], e["instance"])):
-        print(f"== {entry['host']} {entry['instance']}")
-        print("\n".join(entry["lines"]) if entry["lines"] else "(no container)")
+        if args.previous:
+            print(f"== {entry['host']} {entry['instance']}: {status_report.previous_line(entry['previous'])}")
+            print("\n".join(entry["lines"]) if entry["lines"] else "(no lines kept)")
+        else:
+            print(f"== {entry['host']} {entry['instance']}")
+            print("\n".join(entry["lines"]) if entry["lines"] else "(no container)")
     return int(ExitCode.OK)

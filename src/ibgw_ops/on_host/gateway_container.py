@@ -1,37 +1,69 @@
-"""A gateway container as Docker reports it: its state and the image it runs, read with the docker CLI on the host.
+"""A gateway container as Docker reports it (its state, the image it runs) and the record of the one it replaced.
 
-Used by the ibgw_status and ibgw_instance modules on the VM.
+Read with the docker CLI on the host. Every start of a stopped gateway recreates its container (a pending configuration
+applies), and Docker drops a container's logs with it: without the record, the logs of the start that failed, or of the
+gateway OOM-killed overnight, are gone by the time anyone looks. Used by the ibgw_status, ibgw_instance and
+ibgw_gateway_up modules.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 RunCommand = Callable[..., tuple[int, str, str]]
+# The previous container's log is bounded: IBC's start-up is some 200 lines, a day of a chatty gateway megabytes.
+PREVIOUS_LOG_MAX_BYTES = 512 * 1024
 
 
 def inspect(run_command: RunCommand, docker: str | None, container: str) -> dict[str, Any]:
-    """State, start time, image reference, image id and registry digest; "absent" without a container or Docker.
+    """State, container id, start and finish times, exit code, OOM kill, restarts, image reference, id and digest.
 
-    ``docker`` is the docker binary (None before Docker is installed, e.g. a check-mode run on a new host).
+    "absent" without a container or Docker. ``docker`` is the docker binary (None before Docker is installed, e.g.
+    a check-mode run on a new host). Docker resets the exit code when a container starts again, so a running
+    container's exit code is 0; its restart count says how often the restart policy brought it back.
     """
-    rc, out, _ = run_command(
-        [docker, "inspect", "--format", "{{json .State}}\t{{.Config.Image}}\t{{.Image}}", container]
-    ) if docker else (1, "", "")
-    state_json, image, image_id = out.rstrip("\n").split("\t", 2) if rc == 0 else ("{}", "", "")
-    state = json.loads(state_json)
+    rc, out, _ = run_command([docker, "inspect", "--format", "{{json .}}", container]) if docker else (1, "", "")
+    found = json.loads(out) if rc == 0 else {}
+    state = found.get("State") or {}
+    image, image_id = (found.get("Config") or {}).get("Image", ""), found.get("Image", "")
     running = bool(state.get("Running"))
     return {
         "exists": bool(state),
         "running": running,
         "container": state.get("Status", "absent"),
-        "started_at": state.get("StartedAt", "") if running else "",
+        "id": str(found.get("Id", ""))[:12],
+        "started_at": state.get("StartedAt", ""),
+        "finished_at": state.get("FinishedAt", "") if state and not running else "",
+        "exit_code": state.get("ExitCode") if state and not running else None,
+        "oom_killed": bool(state.get("OOMKilled")),
+        "restart_count": int(found.get("RestartCount") or 0),
+        "pid": int(state.get("Pid") or 0),
         "image": image,
         "image_id": image_id,
         "image_digest": _digest(run_command, docker, image, image_id) if docker and image_id else "",
     }
+
+
+def memory_in_use(pid: int, proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int | None:
+    """Bytes the container of process ``pid`` uses, as ``docker stats`` counts them (cgroup v2, page cache out).
+
+    Read from the cgroup files, not ``docker stats``, which samples for a second or more. None when the process is
+    gone or the host has no cgroup v2.
+    """
+    try:
+        with open(f"{proc}/{pid}/cgroup") as lines:
+            path = next(line[3:].strip() for line in lines if line.startswith("0::"))
+        with open(f"{cgroup}{path}/memory.current") as current:
+            used = int(current.read())
+        with open(f"{cgroup}{path}/memory.stat") as stat:
+            fields = dict(line.split() for line in stat if line.count(" ") == 1)
+    except (OSError, StopIteration, ValueError):
+        return None
+    return used - int(fields.get("inactive_file", 0))
 
 
 def _digest(run_command: RunCommand, docker: str, reference: str, image_id: str) -> str:
@@ -51,3 +83,40 @@ def repository_of(reference: str) -> str:
     name = reference.partition("@")[0]
     head, colon, tag = name.rpartition(":")
     return head if colon and "/" not in tag else name
+
+
+def keep_previous(run_command: RunCommand, container: str, log_path: str, state_path: str, lines: int) -> bool:
+    """Before a recreate: the container's state and last ``lines`` log lines; False when there is no container.
+
+    Docker keeps stdout and stderr apart; their lines are merged in time order by Docker's timestamps.
+    """
+    found = inspect(run_command, "docker", container)
+    if not found["exists"]:
+        return False
+    rc, out, err = run_command(["docker", "logs", "--timestamps", "--tail", str(lines), container])
+    logged = sorted((out.splitlines() + err.splitlines()) if rc == 0 else [], key=lambda line: line.split(" ", 1)[0])
+    kept = {key: found[key] for key in ("id", "image", "container", "started_at", "finished_at", "exit_code",
+                                        "oom_killed", "restart_count")}
+    _replace(log_path, "".join(f"{line}\n" for line in logged)[-PREVIOUS_LOG_MAX_BYTES:])
+    _replace(state_path, json.dumps({**kept, "kept_at": datetime.now(UTC).isoformat(timespec="seconds")},
+                                    sort_keys=True) + "\n")
+    return True
+
+
+def read_previous(state_path: str) -> dict[str, Any] | None:
+    """The kept state, or None when no container was recreated here yet (or the file is unreadable)."""
+    try:
+        with open(state_path) as record:
+            found = json.load(record)
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def _replace(path: str, text: str) -> None:
+    """Atomically, readable by root only (and its group): the gateway's log names the account."""
+    temporary = f"{path}.tmp"
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640), "w") as target:
+        target.write(text)
+    os.chmod(temporary, 0o640)
+    os.replace(temporary, path)

@@ -22,8 +22,9 @@ description:
     62 s more, so ready means an IBC "Login has completed" logged after RESTART, then the handshake; the wait
     gets those 62 s on top. A gateway that is not running fails: a soft restart has no session to continue.
   - >-
-    Without soft_restart, a running container is left alone. Otherwise it is recreated from the compose project
-    (a pending configuration applies), its restart policy set to "no" so Docker never retries a failed login,
+    Without soft_restart, a running container is left alone. Otherwise its state and last log lines are kept
+    (previous_log, previous_state: Docker drops a container's logs with it), and it is recreated from the compose
+    project (a pending configuration applies), its restart policy set to "no" so Docker never retries a failed login,
     started, and the restart-pending marker removed; the caller applies the real policy once the gateway is
     ready (started=true).
   - >-
@@ -47,6 +48,9 @@ options:
   deadman_unit: {type: str, default: "", description: 'Name of the dead-man switch''s transient unit.'}
   stop_command: {type: path, default: "", description: 'What the dead-man switch runs (the stop script).'}
   signin_record: {type: path, default: "", description: 'File that gets the time of a fresh login (live).'}
+  previous_log: {type: path, required: true, description: 'Gets the last log lines of the container replaced.'}
+  previous_state: {type: path, required: true, description: 'Gets the state of the container replaced (JSON).'}
+  previous_lines: {type: int, default: 1000, description: 'How many log lines of the container replaced to keep.'}
   soft_restart: {type: bool, default: false, description: 'Restart a running gateway through IBC.'}
   command_port: {type: int, default: 7462, description: 'IBC''s command server port inside the container.'}
   host: {type: str, default: 127.0.0.1, description: 'Address of the published API port.'}
@@ -65,6 +69,7 @@ from typing import IO  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import keep_previous  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_log import FINAL, LOGIN_FAILED, Watch, follow  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.ibc_command import send  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.tws_probe import (  # noqa: E402
@@ -94,6 +99,9 @@ def main() -> None:
             "deadman_unit": {"type": "str", "default": ""},
             "stop_command": {"type": "path", "default": ""},
             "signin_record": {"type": "path", "default": ""},
+            "previous_log": {"type": "path", "required": True},
+            "previous_state": {"type": "path", "required": True},
+            "previous_lines": {"type": "int", "default": 1000},
             "soft_restart": {"type": "bool", "default": False},
             "command_port": {"type": "int", "default": 7462},
             "host": {"type": "str", "default": "127.0.0.1"},
@@ -211,6 +219,8 @@ def _soft_restart(module: AnsibleModule, running: bool) -> None:
 
 def _start(module: AnsibleModule) -> bool:
     params = module.params
+    keep_previous(module.run_command, params["container"], params["previous_log"], params["previous_state"],
+                  params["previous_lines"])
     for argv in (params["compose"] + ["create", "--force-recreate", "--no-build", "--pull", "never"],
                  ["docker", "update", "--restart", "no", params["container"]],
                  ["docker", "start", params["container"]]):
