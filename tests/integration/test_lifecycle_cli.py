@@ -14,7 +14,7 @@ import pytest
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.on_host import tws_probe
 from tests.integration.leaks import processes
-from tests.support.lab import Lab
+from tests.support.lab import Lab, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
@@ -99,4 +99,36 @@ def test_status_and_logs_show_a_running_gateway(deployed):
     assert re.search(rf"{deployed.name}\s+paper\s+paper\s+running\s+\d+m \d+s\s+ready\s+DU1234567", table), table
     logs = deployed.cli("logs", "paper", "-n", "5").stdout
     assert logs.startswith("== ") and len(logs.splitlines()) == 6
+    deployed.cli("down", "paper")
+
+
+def test_an_oom_killed_gateway_is_reported_and_its_logs_survive_the_next_start(deployed):
+    deployed.cli("up", "paper")
+    running = deployed.status_rows("paper")["paper"]
+    assert running["memory_bytes"] > 2**20 and running["java_heap_mb"] == 768
+    old_id = deployed.container_id("paper")
+    # A real OOM kill: a limit just above what the gateway uses, its main process made the OOM killer's choice, then
+    # a process in the container that needs more (tail holds its whole input in memory).
+    limit = running["memory_bytes"] + 4 * 2**20
+    deployed.ssh("pid=$(docker inspect --format '{{.State.Pid}}' ibgw-paper) && echo 1000 >/proc/$pid/oom_score_adj"
+                 f" && docker update --memory {limit} --memory-swap {limit} ibgw-paper >/dev/null"
+                 " && (docker exec ibgw-paper sh -c 'head -c 64m /dev/zero | tail' || true)")
+    wait_for("the OOM kill", lambda: deployed.container_state("paper") == "exited", timeout=60)
+    killed = deployed.status_rows("paper")["paper"]
+    assert (killed["container"], killed["oom_killed"], killed["exit_code"]) == ("exited", True, 137)
+    check = deployed.cli("status", "paper", "--check", check=False)
+    assert check.returncode == ExitCode.ATTENTION
+    assert "IBGW_ALERT container_exited paper the container was OOM-killed (exit 137)" in check.stderr
+    assert re.search(r"exited \(exit 137 oom\)", deployed.cli("status", "paper").stdout)
+    old_lines = deployed.cli("logs", "paper", "-n", "3").stdout.splitlines()[1:]
+    deployed.cli("up", "paper")
+    assert deployed.container_id("paper") != old_id
+    previous = deployed.cli("logs", "paper", "--previous", "-n", "3").stdout.splitlines()
+    assert previous[0].startswith(f"== {deployed.name} paper: previous container {old_id[:12]} (")
+    assert previous[0].endswith(": exit 137 oom")
+    assert previous[1:] == old_lines
+    row = deployed.status_rows("paper")["paper"]
+    assert (row["container"], row["exit_code"], row["previous"]["exit_code"]) == ("running", None, 137)
+    assert re.search(r"running\s+\d+m \d+s\s+ready\s+DU1234567\s+\d+M/768M heap\s+exit 137 oom",
+                     deployed.cli("status", "paper").stdout)
     deployed.cli("down", "paper")

@@ -44,6 +44,7 @@ def fake(monkeypatch, tmp_path) -> FakeRunner:
     (["status", "paper", "--json"], [("status.yml", {"ib_gateway_target": "paper"})]),
     (["logs", "live", "-n", "20"], [("logs.yml", {"ib_gateway_target": "live", "ib_gateway_log_lines": 20})]),
     (["logs"], [("logs.yml", {"ib_gateway_target": "all"})]),
+    (["logs", "paper", "--previous"], [("logs.yml", {"ib_gateway_target": "paper", "ib_gateway_logs_previous": True})]),
     (["paper-up"], [("start.yml", {"ib_gateway_target": "paper"})]),
     (["paper-up", "--timeout", "120"],
      [("start.yml", {"ib_gateway_target": "paper", "ib_gateway_ready_timeout": 120})]),
@@ -156,6 +157,21 @@ def test_logs_come_from_each_item_of_a_looped_report(fake, capsys):
         "host": "gw1", "task": "Show", "task_action": "debug", "res": {"results": items}}}, stats()], "successful")
     assert cli.main(["logs"]) == ExitCode.OK
     assert capsys.readouterr().out == "== gw1 live\n(no container)\n== gw1 paper\na\nb\n"
+
+
+def test_logs_previous_heads_each_gateway_with_how_its_replaced_container_ended(fake, capsys):
+    ended = {"id": "c" * 12, "image": "img:1", "container": "exited", "started_at": "S", "finished_at": "F",
+             "exit_code": 137, "oom_killed": True, "restart_count": 0}
+    items = [{"msg": {"ibgw_logs": {"instance": name, "lines": lines, "previous": previous}}}
+             for name, lines, previous in (("paper", ["a"], ended), ("live", [], None))]
+    fake.script["logs.yml"] = ([ok(None), {"event": "runner_on_ok", "event_data": {
+        "host": "gw1", "task": "Show", "task_action": "debug", "res": {"results": items}}}, stats()], "successful")
+    assert cli.main(["logs", "--previous"]) == ExitCode.OK
+    assert capsys.readouterr().out.splitlines() == [
+        "== gw1 live: no previous container kept (none was replaced since this release was deployed)",
+        "(no lines kept)",
+        f"== gw1 paper: previous container {'c' * 12} (img:1), started S, exited F: exit 137 oom",
+        "a"]
 
 
 def test_a_run_that_fails_before_any_host_shows_what_ansible_said(fake, capsys):

@@ -49,21 +49,46 @@ def inspect(run_command: RunCommand, docker: str | None, container: str) -> dict
 
 
 def memory_in_use(pid: int, proc: str = "/proc", cgroup: str = "/sys/fs/cgroup") -> int | None:
-    """Bytes the container of process ``pid`` uses, as ``docker stats`` counts them (cgroup v2, page cache out).
+    """Bytes the container of process ``pid`` uses, as ``docker stats`` counts them (page cache left out).
 
-    Read from the cgroup files, not ``docker stats``, which samples for a second or more. None when the process is
-    gone or the host has no cgroup v2.
+    Read from the cgroup files (v2, else v1's memory controller), not ``docker stats``, which samples for a second
+    or more. None when the process is gone or no memory controller is found.
     """
     try:
         with open(f"{proc}/{pid}/cgroup") as lines:
-            path = next(line[3:].strip() for line in lines if line.startswith("0::"))
-        with open(f"{cgroup}{path}/memory.current") as current:
-            used = int(current.read())
-        with open(f"{cgroup}{path}/memory.stat") as stat:
-            fields = dict(line.split() for line in stat if line.count(" ") == 1)
-    except (OSError, StopIteration, ValueError):
+            memberships = [line.rstrip("\n").split(":", 2) for line in lines]
+    except OSError:
         return None
-    return used - int(fields.get("inactive_file", 0))
+    for controllers, path in ((fields[1], fields[2]) for fields in memberships if len(fields) == 3):
+        if controllers == "":
+            found = _cgroup_memory(cgroup, path, "memory.current", "inactive_file")
+        elif "memory" in controllers.split(","):
+            found = _cgroup_memory(f"{cgroup}/memory", path, "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+def _cgroup_memory(mount: str, path: str, usage_file: str, inactive_key: str) -> int | None:
+    """Usage less inactive page cache, or None.
+
+    Inside a container without a cgroup namespace, the path ``/proc`` gives is the host's, with a prefix this mount
+    does not show: its longest suffix that exists here is the cgroup.
+    """
+    parts = [part for part in path.split("/") if part]
+    for start in range(len(parts)):
+        directory = "/".join([mount, *parts[start:]])
+        try:
+            with open(f"{directory}/{usage_file}") as usage:
+                used = int(usage.read())
+            with open(f"{directory}/memory.stat") as stat:
+                fields = dict(line.split() for line in stat if line.count(" ") == 1)
+        except (OSError, ValueError):
+            continue
+        return used - int(fields.get(inactive_key, 0))
+    return None
 
 
 def _digest(run_command: RunCommand, docker: str, reference: str, image_id: str) -> str:
