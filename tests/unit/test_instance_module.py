@@ -64,6 +64,20 @@ def test_a_new_instance_gets_its_directories_and_files_then_nothing_changes(tmp_
     assert (again["changed"], again["changes"]) == (False, [])
 
 
+def test_the_programs_become_a_package_in_lib_and_a_change_needs_no_restart(tmp_path):
+    programs = {"tws_probe.py": "PROBE = 1\n", "gateway_log.py": "LOG = 1\n"}
+    apply(tmp_path, programs=programs)
+    package = tmp_path / "opt" / "paper" / "lib" / "ibgw_on_host"
+    assert sorted(path.name for path in package.iterdir()) == ["__init__.py", "gateway_log.py", "tws_probe.py"]
+    assert (meta(package.parent), meta(package), meta(package / "tws_probe.py")) == (
+        (0, 0, "0o755"), (0, 0, "0o755"), (0, 0, "0o644"))
+    assert (package / "tws_probe.py").read_text() == "PROBE = 1\n"
+    changed = apply(tmp_path, running=True, programs={**programs, "tws_probe.py": "PROBE = 2\n"})
+    assert (changed["changes"], changed["restart_pending"]) == ([str(package / "tws_probe.py")], False)
+    refused = apply(tmp_path, programs={"../stop": "x"})
+    assert refused["failed"] and "programs: '../stop' must be a module's file name (*.py)" in refused["msg"]
+
+
 def test_check_mode_reports_the_changes_and_writes_nothing(tmp_path):
     result = apply(tmp_path, check=True, diff=True)
     assert result["changed"] is True

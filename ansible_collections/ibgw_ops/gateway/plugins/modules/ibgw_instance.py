@@ -15,7 +15,8 @@ short_description: Write one gateway instance's directories and files; mark a pe
 description:
   - >-
     Creates root (root, 0755) and in it the instance's directory (root, 0750) with secrets/ and settings/ (uid,
-    0700); writes each of files (root-owned) when its content or mode differ.
+    0700); writes each of files (root-owned) when its content or mode differ, and the programs into lib/ibgw_on_host/
+    (root, 0755 and 0644): the VM-side code as a package for what systemd runs on the host.
   - >-
     Sets TimeZone in the [Logon] section of settings/jts.ini when that file exists (the image writes TIME_ZONE into
     jts.ini only when it creates it); a missing jts.ini is left for the gateway to write at its first start.
@@ -37,6 +38,12 @@ options:
     elements: dict
     required: true
     description: "Each {dest: a name in the instance directory, content, mode: octal string, restart: bool}."
+  programs:
+    type: dict
+    default: {}
+    description: >-
+      File name -> content of the VM-side modules, written into lib/ibgw_on_host/ with an empty __init__.py (run as
+      python3 -m ibgw_on_host.<module>, PYTHONPATH=<instance>/lib); a change needs no restart.
   time_zone: {type: str, required: true, description: 'The TimeZone value for jts.ini.'}
   vnc_enabled: {type: bool, required: true, description: 'VNC is on; false removes secrets/vnc_password.'}
   pending_text: {type: str, required: true, description: 'The restart-pending marker''s text.'}
@@ -63,6 +70,8 @@ from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
 
 MARKER = "restart-pending"
+# Where the VM-side code goes, as a package: python3 -m ibgw_on_host.<module> with PYTHONPATH=<instance>/lib.
+PROGRAMS = ("lib", "ibgw_on_host")
 
 
 class Instance:
@@ -166,6 +175,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     for entry in params["files"]:
         instance.file(instance.path(str(entry["dest"])), str(entry["content"]).encode(), 0,
                       int(str(entry["mode"]), 8), restart=bool(entry.get("restart", True)))
+    _programs(instance, params["programs"])
     instance.time_zone(params["time_zone"])
     if not params["vnc_enabled"]:
         instance.remove(instance.path("secrets", "vnc_password"), restart=True)
@@ -188,6 +198,18 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     return result
 
 
+def _programs(instance: Instance, programs: dict[str, str]) -> None:
+    if not programs:
+        return
+    for name in programs:
+        if os.path.basename(name) != name or not name.endswith(".py") or name == "__init__.py":
+            instance.module.fail_json(msg=f"programs: '{name}' must be a module's file name (*.py)")
+    instance.directory(instance.path(PROGRAMS[0]), 0, 0o755)
+    instance.directory(instance.path(*PROGRAMS), 0, 0o755)
+    for name, content in {**programs, "__init__.py": ""}.items():
+        instance.file(instance.path(*PROGRAMS, name), content.encode(), 0, 0o644, restart=False)
+
+
 def main() -> None:
     """Apply the instance's files; fail naming the path that could not be written."""
     module = AnsibleModule(
@@ -197,6 +219,7 @@ def main() -> None:
             "uid": {"type": "int", "required": True},
             "container": {"type": "str", "required": True},
             "files": {"type": "list", "elements": "dict", "required": True},
+            "programs": {"type": "dict", "default": {}},
             "time_zone": {"type": "str", "required": True},
             "vnc_enabled": {"type": "bool", "required": True},
             "pending_text": {"type": "str", "required": True},
