@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ibgw_ops.on_host import gateway_container, gateway_log, tws_probe
+from ibgw_ops.on_host import gateway_log, gateway_start, tws_probe
 from tests.support.layout import MODULE_UTILS_PACKAGE, MODULES
 
 MODULE = MODULES / "ibgw_gateway_up.py"
@@ -111,24 +111,28 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
 @pytest.fixture
 def module(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """The module file imported as Ansible ships it, its module_utils being the package's modules."""
-    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_container", gateway_container)
-    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_log", gateway_log)
-    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.tws_probe", tws_probe)
+    monkeypatch.setitem(sys.modules, f"{MODULE_UTILS_PACKAGE}.gateway_start", gateway_start)
     spec = importlib.util.spec_from_file_location("ibgw_gateway_up", MODULE)
     assert spec is not None and spec.loader is not None
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
-    monkeypatch.setattr(loaded, "probe", tws_probe.probe)
     return loaded
 
 
-def run(module: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], **args: Any) -> dict[str, Any]:
+def run(module: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], *, soft_restart: bool = False,
+        **args: Any) -> dict[str, Any]:
+    """The module with deploy's start settings (the defaults of roles/ib_gateway, short waits), ``args`` on top."""
     (tmp_path / "compose.yaml").touch()
-    params = {"compose": ["docker", "compose"], "container": "ibgw-live", "image": "ib-gateway:stable",
-              "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
-              "lock_file": str(tmp_path / "lock"), "previous_log": str(tmp_path / "previous.log"),
-              "previous_state": str(tmp_path / "previous.json"), "port": 4001, "wait": 30, "interval": 0.05, **args}
-    with patch_module_args(params), pytest.raises(SystemExit):
+    settings = {"compose": ["docker", "compose"], "container": "ibgw-live", "image": "ib-gateway:stable",
+                "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
+                "lock_file": str(tmp_path / "lock"), "lock_timeout": 900.0, "deadman_seconds": 0,
+                "deadman_unit": "", "stop_command": "", "signin_record": "",
+                "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
+                "previous_lines": 1000, "soft_restart": False, "command_port": 7462, "host": "127.0.0.1",
+                "port": 4001, "client_id": 999, "wait": 30.0, "interval": 0.05, **args}
+    (tmp_path / "start.json").write_text(json.dumps(settings))
+    with patch_module_args({"settings": str(tmp_path / "start.json"), "soft_restart": soft_restart}), \
+            pytest.raises(SystemExit):
         module.main()
     return dict(json.loads(capsys.readouterr().out))
 
@@ -179,7 +183,7 @@ def test_a_soft_restart_is_ready_only_after_the_new_session_s_login(module, gate
 
 def test_a_soft_restart_without_a_new_login_fails_though_the_old_session_answers(module, gateway, tmp_path, capsys,
                                                                                  monkeypatch):
-    monkeypatch.setattr(module, "RESTART_LEAD", 0.0)
+    monkeypatch.setattr(gateway_start, "RESTART_LEAD", 0.0)
     gateway.run()
     gateway.api_ready = True
     gateway.write(ibc("Login has completed"), at=time.time() - 60)
