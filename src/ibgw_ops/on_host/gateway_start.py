@@ -18,11 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
-from zoneinfo import ZoneInfo
 
-from . import gateway_container, gateway_log, ibc_command, tws_probe
+from . import gateway_container, gateway_log, ibc_command, session_clock, tws_probe
 
 RunCommand = Callable[..., tuple[int, str, str]]
 # What a failed start's reason raises as an alert (the role's ib_gateway_failures says the same for its runs).
@@ -200,16 +199,6 @@ def _container_state(host: Host, name: str) -> tuple[str, str]:
     return (status, restarts)
 
 
-def seconds_until(end: str, time_zone: str, now: datetime) -> int:
-    """Seconds from ``now`` to the next ``end`` (HH:MM in ``time_zone``): a window's dead-man switch lifetime."""
-    local = now.astimezone(ZoneInfo(time_zone))
-    hour, minute = (int(part) for part in end.split(":"))
-    moment = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if moment <= local:
-        moment = (moment.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=local.tzinfo)
-    return max(1, int((moment.astimezone(UTC) - now.astimezone(UTC)).total_seconds()))
-
-
 def _run(argv: Sequence[str]) -> tuple[int, str, str]:
     done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     return done.returncode, done.stdout, done.stderr
@@ -225,7 +214,9 @@ def main(argv: Sequence[str]) -> int:
     with open(args.settings) as settings:
         params = json.load(settings)
     if args.until:
-        params["deadman_seconds"] = seconds_until(args.until, args.time_zone, datetime.now(UTC))
+        now = datetime.now(UTC)
+        end = session_clock.next_daily(now, session_clock.clock(args.until), session_clock.zone(args.time_zone))
+        params["deadman_seconds"] = int((end - now).total_seconds()) + 1
     instance = params["container"].removeprefix("ibgw-")
     try:
         outcome = start(params, _run)

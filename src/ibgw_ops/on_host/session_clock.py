@@ -1,7 +1,7 @@
-"""The live session's calendar: IBKR's weekly reset, the 7-day limit, weekly schedules and protected windows.
+"""The live session's calendar: IBKR's weekly reset, the 7-day limit, weekly schedules, protected and paper windows.
 
-The CLI uses it for ``status``, the role's settings filter on the controller and the ``ibgw_protected_window``
-module on the VM, so a day, a time or a window means the same everywhere.
+The CLI uses it for ``status``, the role's settings filter on the controller, and on the VM the
+``ibgw_protected_window`` module and a paper window's start, so a day, a time or a window means the same everywhere.
 """
 
 from __future__ import annotations
@@ -95,6 +95,33 @@ class Window:
             return local.weekday() in self.days and self.start <= now < self.end
         yesterday = (local.weekday() - 1) % 7
         return (local.weekday() in self.days and now >= self.start) or (yesterday in self.days and now < self.end)
+
+
+    def spans(self, after: datetime, days: int = 8) -> list[tuple[datetime, datetime]]:
+        """The window's occurrences (start, end) in UTC that end after ``after``, within ``days`` days, in order.
+
+        Each is the wall-clock times in the window's zone on that day, so daylight saving time moves them as it
+        moves the clocks (as systemd's OnCalendar with a zone does). UTC, because Python compares and subtracts two
+        times of one zone by their wall clocks.
+        """
+        first = after.astimezone(self.tz).date()
+        found = []
+        for offset in range(-1, days):
+            day = first + timedelta(days=offset)
+            if day.weekday() not in self.days:
+                continue
+            end_day = day + timedelta(days=1) if self.end <= self.start else day
+            span = (_at(day, self.start, self.tz).astimezone(UTC), _at(end_day, self.end, self.tz).astimezone(UTC))
+            if span[1] > after:
+                found.append(span)
+        return found
+
+
+def next_daily(after: datetime, at: time, tz: ZoneInfo) -> datetime:
+    """The first moment strictly after ``after`` that is ``at`` on the clocks of ``tz``, in UTC."""
+    day = after.astimezone(tz).date()
+    candidate = _at(day, at, tz).astimezone(UTC)
+    return candidate if candidate > after else _at(day + timedelta(days=1), at, tz).astimezone(UTC)
 
 
 def good_until(signed_in: datetime) -> datetime:

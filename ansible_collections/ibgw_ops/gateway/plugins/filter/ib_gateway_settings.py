@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from itertools import combinations
 from typing import Any
 
 # The VM's own code (plugins/module_utils): days, times, zones and windows mean here what they mean on the VM.
@@ -33,6 +35,9 @@ CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
 CLOCK_FIELDS = ("auto_restart_time", "auto_logoff_time")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 MODES = ("live", "paper")
+WINDOW_KEYS = ["days", "end", "start", "time_zone"]
+# The prefix of the systemd units that open and close paper windows (ibgw_windows removes the ones no longer wanted).
+WINDOW_UNIT_PREFIX = "ibgw-window-"
 # Keys every instance needs from its mode (ib_gateway_mode_defaults) or itself.
 MODE_KEYS = ("api_port", "vnc_port", "restart_policy", "existing_session_detected_action", "auto_restart_time",
              "max_lifetime")
@@ -254,6 +259,7 @@ def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> lis
         errors.append(f"{where}: time_zone a TZ name such as America/New_York (got '{instance['time_zone']}'); "
                       f"cold_restart \"HH:MM\" (24-hour, Sundays only) or empty (got '{cold_restart}'); "
                       f"master_client_id digits or empty (got '{master}').")
+    errors += _window_errors(instance, where)
     extra_env = instance["extra_env"]
     if (any(re.search("PASSWORD|PASSPHRASE", key) for key in extra_env) or set(extra_env) & set(managed_env)
             or not all(ENV_NAME.match(key) for key in extra_env)
@@ -262,6 +268,68 @@ def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> lis
                       f"(those go in secret files), none of {', '.join(managed_env)}, no quotes or newlines in "
                       f"values (got keys {list(extra_env)}).")
     return errors
+
+
+def _window_errors(instance: Mapping[str, Any], where: str) -> list[str]:
+    """Each window parses, ends after it starts, overlaps no other, and opens paper (live only by opting in)."""
+    windows = instance.get("windows", [])
+    allowed = "a list of {days: [mon..sun], start: HH:MM, end: HH:MM (after start), time_zone: an IANA name}"
+    if not isinstance(windows, list):
+        return [f"{where}.windows: {allowed} (got {windows!r})."]
+    errors = []
+    if windows and instance.get("mode") != "paper" and instance.get("windows_allow_live") is not True:
+        errors.append(f"{where}.windows: a window starts paper instances only: a live start needs the 2FA approval "
+                      "on the phone each time (set windows_allow_live: true on the instance to mean it).")
+    parsed = []
+    for index, spec in enumerate(windows):
+        field = f"{where}.windows[{index}]"
+        if not isinstance(spec, Mapping) or sorted(spec) != WINDOW_KEYS:
+            errors.append(f"{field}: {allowed} (got {spec!r}).")
+            continue
+        try:
+            window = session_clock.Window.parse(dict(spec))
+        except ValueError as exc:
+            errors.append(f"{field}.{exc}.")
+            continue
+        if window.end <= window.start:
+            errors.append(f"{field}.end: after start (got start {spec['start']}, end {spec['end']}): a paper window "
+                          "does not span midnight; split it in two.")
+            continue
+        parsed.append((index, window))
+    now = datetime.now(UTC)
+    for (first, one), (second, other) in combinations(parsed, 2):
+        if any(a_start < b_end and b_start < a_end for a_start, a_end in one.spans(now, 15)
+               for b_start, b_end in other.spans(now, 15)):
+            errors.append(f"{where}.windows[{first}] and [{second}]: they overlap; a window must end before the "
+                          "next one starts.")
+    return errors
+
+
+def window_units(instances: list[Mapping[str, Any]], root: str) -> dict[str, str]:
+    """The systemd units of every instance's windows, by file name: a timer and a service at each start and end.
+
+    The start runs the instance's start (on_host/gateway_start.py, the same as paper-up: lock, dead-man switch until
+    the end, readiness wait, tidy stop after a failure); the end runs the instance's stop script. OnCalendar carries
+    the window's zone, so systemd moves them with daylight saving time.
+    """
+    units = {}
+    for instance in instances:
+        name, directory = instance["name"], f"{root}/{instance['name']}"
+        for number, spec in enumerate(instance.get("windows") or [], 1):
+            unit = f"{WINDOW_UNIT_PREFIX}{name}-{number}"
+            days = ",".join(str(day).capitalize() for day in spec["days"])
+            span = f"{days} {spec['start']}-{spec['end']} {spec['time_zone']}"
+            start = (f"/usr/bin/python3 -m ibgw_on_host.gateway_start {directory}/start.json --until {spec['end']} "
+                     f"--time-zone {spec['time_zone']}")
+            for edge, at, run in (("start", spec["start"], start), ("end", spec["end"], f"{directory}/stop")):
+                description = f"ibgw-ops: window {number} of gateway {name} ({span}), {edge}"
+                units[f"{unit}-{edge}.timer"] = (
+                    f"[Unit]\nDescription={description}\n\n[Timer]\nOnCalendar={days} *-*-* {at}:00 "
+                    f"{spec['time_zone']}\nAccuracySec=1s\n\n[Install]\nWantedBy=timers.target\n")
+                units[f"{unit}-{edge}.service"] = (
+                    f"[Unit]\nDescription={description}\n\n[Service]\nType=oneshot\n"
+                    f"Environment=PYTHONPATH={directory}/lib\nExecStart={run}\n")
+    return units
 
 
 def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[str]:
@@ -307,4 +375,5 @@ class FilterModule:
             "ib_gateway_loose_file_mode": loose_file_mode,
             "ib_gateway_vnc_instances": vnc_instances,
             "ib_gateway_secret_files": secret_files,
+            "ib_gateway_window_units": window_units,
         }

@@ -1,0 +1,90 @@
+"""Ansible module: the host's paper-window timers as systemd units, in one round trip.
+
+The role renders every window's units on the controller (filter ib_gateway_window_units); this module makes the
+host's ``ibgw-window-*`` units exactly those: writes what differs, disables and removes what is no longer wanted
+(a window or an instance gone from the inventory), reloads systemd once, and keeps each timer enabled and active.
+"""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: ibgw_windows
+short_description: Make the host's ibgw-window-* systemd units exactly the given ones, timers enabled and active
+description:
+  - >-
+    Unit files are root-owned, 0644, in unit_dir. A changed timer is restarted so that systemd computes its next
+    elapse from the new calendar. Check mode reports what would change, writing nothing.
+options:
+  units: {type: dict, required: true, description: 'File name -> content of every wanted unit.'}
+  prefix: {type: str, default: ibgw-window-, description: 'The prefix that marks the units this module owns.'}
+  unit_dir: {type: path, default: /etc/systemd/system, description: 'Where the unit files go.'}
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
+
+
+def main() -> None:
+    """Write, remove, reload, enable; report the unit files changed and the timers (re)started."""
+    module = AnsibleModule(
+        argument_spec={
+            "units": {"type": "dict", "required": True},
+            "prefix": {"type": "str", "default": "ibgw-window-"},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    units: dict[str, str] = {str(name): str(content) for name, content in params["units"].items()}
+    stray = [name for name in units if not name.startswith(params["prefix"]) or os.path.basename(name) != name]
+    if stray:
+        module.fail_json(msg=f"units: names must be file names starting with {params['prefix']} (got {stray})")
+    directory = params["unit_dir"]
+    present = sorted(name for name in os.listdir(directory) if name.startswith(params["prefix"])) \
+        if os.path.isdir(directory) else []
+    try:
+        written = [name for name, content in sorted(units.items())
+                   if _differs(os.path.join(directory, name), content.encode())]
+    except HostFileError as exc:
+        module.fail_json(msg=str(exc))
+    removed = [name for name in present if name not in units]
+    timers = sorted(name for name in units if name.endswith(".timer"))
+    idle = [name for name in timers if name not in written and not _running(module, name)]
+    changed = bool(written or removed or idle)
+    if module.check_mode or not changed:
+        module.exit_json(changed=changed, written=written, removed=removed, started=idle)
+    for name in (name for name in removed if name.endswith(".timer")):
+        _systemctl(module, "disable", "--now", name)
+    for name in removed:
+        os.unlink(os.path.join(directory, name))
+    for name in written:
+        write_atomically(os.path.join(directory, name), units[name].encode(), 0, 0, 0o644)
+    _systemctl(module, "daemon-reload")
+    started = sorted(set(idle) | {name for name in written if name.endswith(".timer")})
+    for name in started:
+        _systemctl(module, "enable", name)
+        _systemctl(module, "restart", name)
+    module.exit_json(changed=True, written=written, removed=removed, started=started)
+
+
+def _differs(path: str, content: bytes) -> bool:
+    current = read(path)
+    return current is None or (current.content, current.owner, current.group, current.mode) != (content, 0, 0, 0o644)
+
+
+def _running(module: AnsibleModule, timer: str) -> bool:
+    enabled = module.run_command(["systemctl", "is-enabled", "--quiet", timer])[0] == 0
+    return enabled and module.run_command(["systemctl", "is-active", "--quiet", timer])[0] == 0
+
+
+def _systemctl(module: AnsibleModule, *args: str) -> None:
+    rc, out, err = module.run_command(["systemctl", *args])
+    if rc != 0:
+        module.fail_json(msg=f"systemctl {' '.join(args)} failed: {err.strip() or out.strip()}", rc=rc)
+
+
+if __name__ == "__main__":
+    main()
