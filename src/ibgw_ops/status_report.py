@@ -34,7 +34,8 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
 def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
     """Rows with ``warnings`` ([kind, text] pairs; kinds as in docs/operations.md's alert table) and live's calendar.
 
-    A signed-in live row gets ``signed_in_at``, ``next_reset``, ``limit``, ``good_until``, ``next_signin`` (ISO
+    A row with paper windows gets ``window_opens`` and ``window_closes`` (its next or current window). A signed-in
+    live row gets ``signed_in_at``, ``next_reset``, ``limit``, ``good_until``, ``next_signin`` (ISO
     times in the operator's local zone) and ``session_age_seconds``.
     """
     moment = now or datetime.now(UTC)
@@ -42,7 +43,7 @@ def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -
 
 
 def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
-    result = {**row, "warnings": []}
+    result = {**row, "warnings": [], **_next_window(row, now)}
     warn = result["warnings"].append
     if row.get("oom_killed"):
         warn(["container_exited", f"the container was OOM-killed (exit {row.get('exit_code')}): raise the "
@@ -81,6 +82,17 @@ def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     return result
 
 
+def _next_window(row: dict[str, Any], now: datetime) -> dict[str, str]:
+    """``window_opens`` and ``window_closes`` of the instance's next (or current) paper window, when it has one."""
+    try:
+        spans = sorted(span for spec in row.get("windows") or []
+                       for span in session_clock.Window.parse(spec).spans(now))
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"ib_gateway_instances[{row['instance']}].windows", str(exc),
+                       "[{days: [mon..sun], start: HH:MM, end: HH:MM, time_zone: an IANA name}]") from exc
+    return {"window_opens": _local(spans[0][0]), "window_closes": _local(spans[0][1])} if spans else {}
+
+
 def _local(moment: datetime) -> str:
     return moment.astimezone().isoformat(timespec="minutes")
 
@@ -91,7 +103,7 @@ def shown(moment: datetime) -> str:
 
 
 def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
-    """The live sessions' calendars, the IBKR notices the probe saw and every warning, under the table.
+    """The live sessions' calendars, paper's next window, the IBKR notices the probe saw and every warning.
 
     Times are in the operator's local time zone.
     """
@@ -100,6 +112,9 @@ def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
         where = f"{row['instance']} on {row['host']}"
         if notices_line(row):
             lines.append(f"{where}: IBKR notices: {notices_line(row)}")
+        if row.get("window_opens"):
+            lines.append(f"{where}: next window {_shown_iso(row['window_opens'])} to "
+                         f"{_shown_iso(row['window_closes'])}")
         if row.get("good_until"):
             lines.append(
                 f"{where}: signed in {_shown_iso(row['signed_in_at'])} "

@@ -36,6 +36,7 @@ def test_a_window_starts_paper_and_stops_it_at_its_end_with_no_controller_comman
         timers = deployed.ssh("systemctl list-timers --all --no-legend 'ibgw-window-*'")
         assert "ibgw-window-paper-1-start.timer" in timers and "ibgw-window-paper-1-end.timer" in timers, timers
         assert deployed.container_state("paper") in ("", "exited")
+        assert f"paper on {deployed.name}: next window " in deployed.cli("status", "paper").stdout
         # From here on, only the VM acts; the test only watches.
         wait_for("paper running", lambda: deployed.container_state("paper") == "running",
                  timeout=(opens - datetime.now(UTC)).total_seconds() + 60)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from ibgw_ops import status_report
+from ibgw_ops.errors import BadInput
 
 ROW = {"host": "gw1", "instance": "paper", "mode": "paper", "container": "running",
        "started_at": "2026-11-25T09:55:00.123456789Z", "image": "img:1", "restart_pending": True,
@@ -116,3 +119,14 @@ def test_logs_previous_says_how_the_replaced_container_ended():
                                         "started_at": "S", "finished_at": "F", "exit_code": 0,
                                         "oom_killed": False, "restart_count": 0})
     assert line == f"previous container {'c' * 12} (img:1), started S, exited F: exit 0"
+
+
+def test_paper_s_next_window_is_shown_in_local_time():
+    window = {"days": ["mon"], "start": "08:55", "end": "09:40", "time_zone": "America/New_York"}
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a Wednesday
+    row = status_report.with_sessions([{**ROW, "windows": [window]}], now=now)[0]
+    assert datetime.fromisoformat(row["window_opens"]) == datetime(2026, 12, 7, 13, 55, tzinfo=UTC)
+    assert datetime.fromisoformat(row["window_closes"]) == datetime(2026, 12, 7, 14, 40, tzinfo=UTC)
+    assert "paper on gw1: next window Mon 2026-12-07" in status_report.render_sessions([row])
+    with pytest.raises(BadInput, match=r"ib_gateway_instances\[paper\]\.windows"):
+        status_report.with_sessions([{**ROW, "windows": [{**window, "days": ["monday"]}]}], now=now)
