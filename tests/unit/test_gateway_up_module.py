@@ -128,8 +128,8 @@ def run(module: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], 
                 "lock_file": str(tmp_path / "lock"), "lock_timeout": 900.0, "deadman_seconds": 0,
                 "deadman_unit": "", "stop_command": "", "signin_record": "",
                 "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
-                "previous_lines": 1000, "soft_restart": False, "command_port": 7462, "host": "127.0.0.1",
-                "port": 4001, "client_id": 999, "wait": 30.0, "interval": 0.05, **args}
+                "previous_lines": 1000, "soft_restart": False, "restart_policy": "no", "command_port": 7462,
+                "host": "127.0.0.1", "port": 4001, "client_id": 999, "wait": 30.0, "interval": 0.05, **args}
     (tmp_path / "start.json").write_text(json.dumps(settings))
     with patch_module_args({"settings": str(tmp_path / "start.json"), "soft_restart": soft_restart}), \
             pytest.raises(SystemExit):

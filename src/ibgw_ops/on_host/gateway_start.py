@@ -117,11 +117,23 @@ def _up(host: Host) -> dict[str, Any]:
             what = f"IBC logged no new login within {timeout:g} s of RESTART"
         else:
             what = f"not ready within {timeout:g} s"
-        host.fail(msg=f"{what}: {result.state} ({result.description})", reason=watch.reason or "not_ready",
-                         log_tail=list(watch.quoted), changed=started or soft, **outcome)
-    if started and params["signin_record"]:
-        _write_signin_record(params["signin_record"])
+        host.fail(f"{what}: {result.state} ({result.description})", reason=watch.reason or "not_ready",
+                  log_tail=list(watch.quoted), changed=started or soft, **outcome)
+    if started:
+        _settle(host, outcome)
     return {"changed": started or soft, **outcome}
+
+
+def _settle(host: Host, outcome: dict[str, Any]) -> None:
+    """A fresh start that became ready: its sign-in time (live), then the instance's own restart policy."""
+    params = host.params
+    if params["signin_record"]:
+        _write_signin_record(params["signin_record"])
+    if params["restart_policy"] != "no":
+        rc, out, err = host.run(["docker", "update", "--restart", params["restart_policy"], params["container"]])
+        if rc != 0:
+            host.fail(f"docker update --restart {params['restart_policy']} failed: {err.strip() or out.strip()}",
+                      reason="failed", changed=True, **outcome)
 
 
 def _lock(host: Host, lock: IO[str]) -> None:

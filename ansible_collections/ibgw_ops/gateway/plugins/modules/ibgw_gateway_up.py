@@ -26,8 +26,8 @@ description:
     Without soft_restart, a running container is left alone. Otherwise its state and last log lines are kept
     (the settings' previous_log, previous_state: Docker drops a container's logs with it), and it is recreated from
     the compose project (a pending configuration applies), its restart policy set to "no" so Docker never retries a
-    failed login, started, and the restart-pending marker removed; the caller applies the real policy once the
-    gateway is ready (started=true).
+    failed login, started, and the restart-pending marker removed; once the gateway is ready, it gets the
+    instance's own restart policy (the settings' restart_policy).
   - >-
     Then polls the TWS handshake until ready while following the container's log (IBC's own lines only), and
     stops early when the container exits or restarts (container_changed), at IBC's first "Login failed" or "Too

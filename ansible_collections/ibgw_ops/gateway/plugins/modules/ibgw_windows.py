@@ -77,7 +77,7 @@ def _differs(path: str, content: bytes) -> bool:
 
 def _running(module: AnsibleModule, timer: str) -> bool:
     enabled = module.run_command(["systemctl", "is-enabled", "--quiet", timer])[0] == 0
-    return enabled and module.run_command(["systemctl", "is-active", "--quiet", timer])[0] == 0
+    return enabled and bool(module.run_command(["systemctl", "is-active", "--quiet", timer])[0] == 0)
 
 
 def _systemctl(module: AnsibleModule, *args: str) -> None:
