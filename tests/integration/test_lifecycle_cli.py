@@ -20,8 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 
 
-
-
 def api_client_on_vm(lab: Lab, port: int) -> str:
     """What an API client (client id 7) on the VM gets right now: state and accounts."""
     script = Path(tws_probe.__file__).read_text() + (
@@ -33,8 +31,6 @@ def from_cron(env: dict[str, str], verb: str) -> subprocess.CompletedProcess[str
     """Run a verb with nothing in the environment but ``env`` (``env -i``, as cron does)."""
     return subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), IBGW_OPS, verb],
                           capture_output=True, text=True, check=False, timeout=600)
-
-
 
 
 def test_paper_up_from_cron_is_silent_and_ready_then_paper_down_stops_it(deployed):

@@ -34,14 +34,6 @@ LIFETIME = 60
 LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
 
 
-
-
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def ops(converged_lab: Lab) -> Iterator[Lab]:
     """The roles VM with paper's dead-man switch at one minute, every gateway stopped."""
@@ -78,6 +70,8 @@ def test_the_weekly_sign_in_records_its_time_and_status_shows_the_session(ops, a
     assert "IBGW_ALERT 2fa_needed live live-signin started" in result.stderr
     record = ops.ssh("cat /opt/ibgw/live/signed-in-at").strip()
     assert record.endswith("+00:00")
+    # Created with "no" so a failed login is never retried; ready, it has live's own policy.
+    assert ops.ssh("docker inspect --format '{{.HostConfig.RestartPolicy.Name}}' ibgw-live").strip() == "unless-stopped"
     table = ops.cli("status", "live", env_extra={"TZ": "Asia/Tokyo"}).stdout
     assert "live on " + ops.name + ": signed in" in table and "JST" in table
     reset = session_clock.next_reset(datetime.now(UTC)).astimezone(ZoneInfo("Asia/Tokyo"))
