@@ -55,7 +55,8 @@ def test_ready_with_accounts_and_server_version(standin):
 def test_hung_when_no_next_valid_id_arrives(standin):
     gateway = standin(STANDIN_API_HANG="yes")
     gateway.wait_for("Login has completed")
-    result = tws_probe.probe("127.0.0.1", gateway.port, timeout=1)
+    # Long enough for the server version to arrive on a loaded machine; hung means no nextValidId in that time.
+    result = tws_probe.probe("127.0.0.1", gateway.port, timeout=3)
     assert result.state == tws_probe.HUNG
     assert result.server_version == 176
 
@@ -65,7 +66,7 @@ def test_disconnected_from_ibkr(standin):
     gateway.wait_for("Login has completed")
     gateway.signal(signal.SIGUSR1)
     gateway.wait_for("Re-login to session")
-    result = tws_probe.probe("127.0.0.1", gateway.port)
+    result = tws_probe.probe("127.0.0.1", gateway.port, timeout=15)
     assert result.state == tws_probe.DISCONNECTED
     assert 1100 in result.codes
     assert not result.ready
