@@ -144,8 +144,8 @@ def _lock(host: Host, lock: IO[str]) -> None:
             return
         except BlockingIOError:
             if time.monotonic() > deadline:
-                host.fail(msg=f"another start or stop of {host.params['container']} held the lock "
-                                     f"{host.params['lock_file']} for {host.params['lock_timeout']:g} s")
+                host.fail(f"another start or stop of {host.params['container']} held the lock "
+                          f"{host.params['lock_file']} for {host.params['lock_timeout']:g} s")
             time.sleep(0.2)
 
 
@@ -160,35 +160,33 @@ def _arm_deadman(host: Host) -> None:
             params["stop_command"]]
     rc, out, err = host.run(argv)
     if rc != 0:
-        host.fail(msg=f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc)
+        host.fail(f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc)
 
 
 def _soft_restart(host: Host, running: bool) -> None:
     """IBC RESTART through its command server; the gateway restarts itself within RESTART_LEAD seconds."""
     params = host.params
     if not running:
-        host.fail(msg=f"{params['container']} is not running: a soft restart continues a running session; "
-                             "start it (a live login needs 2FA: ibgw-ops live-signin)", reason="failed")
+        host.fail(f"{params['container']} is not running: a soft restart continues a running session; start it "
+                  "(a live login needs 2FA: ibgw-ops live-signin)", reason="failed")
     took, said = ibc_command.send(params["container"], "RESTART", params["command_port"], host.run)
     if not took:
-        host.fail(msg=f"IBC's command server did not accept RESTART: {said}", reason="failed", changed=False)
+        host.fail(f"IBC's command server did not accept RESTART: {said}", reason="failed", changed=False)
 
 
 def _start(host: Host) -> bool:
     params = host.params
-    gateway_container.keep_previous(host.run, params["container"], params["previous_log"], params["previous_state"],
-                  params["previous_lines"])
+    gateway_container.keep_previous(host.run, params["container"], params["previous_log"],
+                                    params["previous_state"], params["previous_lines"])
     for argv in (params["compose"] + ["create", "--force-recreate", "--no-build", "--pull", "never"],
                  ["docker", "update", "--restart", "no", params["container"]],
                  ["docker", "start", params["container"]]):
         rc, out, err = host.run(argv)
         if rc != 0 and MISSING_IMAGE.search(err + out):
-            host.fail(msg=f"image {params['image']} is not on this host, and a start never pulls: run deploy "
-                                 "(playbooks/site.yml), which pulls it or loads ib_gateway_image_archive",
-                             rc=rc, reason="failed")
+            host.fail(f"image {params['image']} is not on this host, and a start never pulls: run deploy "
+                      "(playbooks/site.yml), which pulls it or loads ib_gateway_image_archive", rc=rc, reason="failed")
         if rc != 0:
-            host.fail(msg=f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc, changed=True,
-                             reason="failed")
+            host.fail(f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc, changed=True, reason="failed")
     if os.path.exists(params["pending_marker"]):
         os.remove(params["pending_marker"])
     return True
