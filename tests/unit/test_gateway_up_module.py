@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -212,3 +213,43 @@ def test_a_first_start_keeps_nothing(module, gateway, tmp_path, capsys):
     gateway.api_ready = True
     assert run(module, tmp_path, capsys)["started"] is True
     assert not (tmp_path / "previous.json").exists()
+
+
+def window_settings(tmp_path: Path, **overrides: Any) -> Path:
+    """A start.json as deploy writes it, with fake systemd tools that record their arguments beside it."""
+    for tool in ("systemd-run", "systemctl"):
+        script = tmp_path / "bin" / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >>{tmp_path}/systemd\n')
+        script.chmod(0o755)
+    stop = tmp_path / "stop"
+    stop.write_text(f"#!/bin/sh\necho stopped >>{tmp_path}/stops\n")
+    stop.chmod(0o755)
+    (tmp_path / "compose.yaml").touch()
+    settings = {"compose": ["docker", "compose"], "container": "ibgw-paper", "image": "ib-gateway:1",
+                "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
+                "lock_file": str(tmp_path / "lock"), "lock_timeout": 5.0, "deadman_seconds": 14400,
+                "deadman_unit": "ibgw-deadman-paper", "stop_command": str(stop), "signin_record": "",
+                "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
+                "previous_lines": 10, "soft_restart": False, "restart_policy": "no", "command_port": 7462,
+                "host": "127.0.0.1", "port": 4002, "client_id": 999, "wait": 2.0, "interval": 0.05, **overrides}
+    path = tmp_path / "start.json"
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def test_a_window_s_start_on_the_vm_arms_the_dead_man_switch_until_the_window_s_end(gateway, tmp_path, capsys):
+    gateway.api_ready = True
+    end = (datetime.now(UTC) + timedelta(hours=2)).strftime("%H:%M")  # in two hours, less this minute's seconds
+    assert gateway_start.main([str(window_settings(tmp_path)), "--until", end, "--time-zone", "UTC"]) == 0
+    assert capsys.readouterr().out == "ready: paper on 127.0.0.1:4002 (accounts -)\n"
+    armed = next(line for line in (tmp_path / "systemd").read_text().splitlines() if line.startswith("systemd-run"))
+    assert 7200 - 60 <= int(armed.split("--on-active=")[1].split("s ")[0]) <= 7200 + 1
+    assert not (tmp_path / "stops").exists()
+
+
+def test_a_window_s_failed_start_stops_paper_again_and_says_why_in_one_alert_line(gateway, tmp_path, capsys):
+    gateway.after("state", lambda: gateway.write(ibc("Login attempt: 1"), ibc("Login failed")))
+    assert gateway_start.main([str(window_settings(tmp_path))]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("IBGW_ALERT login_failed paper IBC: Login failed") and out.count("\n") == 1
+    assert (tmp_path / "stops").read_text() == "stopped\n"
