@@ -99,6 +99,15 @@ class Standin:
                 return line
         raise AssertionError(f"no log line with {text!r}; log so far: {self.lines}")
 
+    def logged_in(self) -> str:
+        """Block until IBC's "Login has completed" and the gateway's API port listens behind socat.
+
+        The two are separate events, as in the image: a client that connects between them is dropped by socat.
+        """
+        line = self.wait_for("Login has completed")
+        _wait_listening(self.api_port)
+        return line
+
     def exit_code(self, timeout: float = 10.0) -> int:
         code = self.proc.wait(timeout=timeout)
         while not self._queue.empty():

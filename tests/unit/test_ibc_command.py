@@ -32,7 +32,7 @@ def program(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 def test_stop_as_the_stop_script_sends_it_makes_ibc_shut_down(standin, docker_here):
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     done = program(docker_here, "ibgw-paper", "STOP", str(gateway.command_port))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "OK Shutting down: STOP command"
@@ -42,7 +42,7 @@ def test_stop_as_the_stop_script_sends_it_makes_ibc_shut_down(standin, docker_he
 
 def test_restart_is_taken_and_the_answer_returned(standin, docker_here, monkeypatch):
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     monkeypatch.setenv("PATH", docker_here["PATH"])
     took, said = ibc_command.send("ibgw-paper", "RESTART", gateway.command_port, ibc_command._run)
     assert took and said == "OK RESTART in progress"
@@ -50,7 +50,7 @@ def test_restart_is_taken_and_the_answer_returned(standin, docker_here, monkeypa
 
 def test_a_gateway_without_a_command_server_is_reported_not_taken(standin, docker_here):
     gateway = standin(command_server=False)
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     done = program(docker_here, "ibgw-paper", "STOP", "1")
     assert done.returncode == 1 and done.stdout.strip()
     assert gateway.proc.poll() is None

@@ -42,7 +42,7 @@ def test_ib_async_reads_managed_accounts_only_after_the_login_delay(standin):
     with pytest.raises((ConnectionError, TimeoutError, OSError)):
         ib.connect("127.0.0.1", gateway.port, clientId=11, timeout=1)
     assert ib.managedAccounts() == []
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     ib = IB()
     ib.connect("127.0.0.1", gateway.port, clientId=11, timeout=5)
     try:
@@ -59,7 +59,7 @@ def test_socat_accepts_at_once_but_closes_before_login(standin):
 
 def test_every_console_line_is_ibc_s_format_and_the_password_never_appears(standin):
     gateway = standin(**ACCEPT_CANARY)
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     client = RawClient(gateway.port)
     client.handshake(5)
     assert client.read_until("15")[2] == "DU1234567"
@@ -93,7 +93,7 @@ def test_too_many_failed_attempts_quote_ibkr_s_wait_and_stay_without_relogin(sta
 
 def test_a_second_client_with_the_same_id_gets_error_326(standin):
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     first = RawClient.in_session(gateway.port, 7)
     second = RawClient(gateway.port)
     second.handshake(7)
@@ -113,7 +113,7 @@ def test_a_second_client_with_the_same_id_gets_error_326(standin):
 ])
 def test_a_login_elsewhere_plays_ibc_s_scenario_for_the_logged_in_session(standin, action, scenario, exits):
     gateway = standin(EXISTING_SESSION_DETECTED_ACTION=action, STANDIN_RECONNECT_DELAY="0.3")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     client = RawClient(gateway.port)
     client.handshake(3)
     client.read_until("9")
@@ -146,7 +146,7 @@ def test_a_session_held_elsewhere_at_login_plays_ibc_s_scenario(standin, action,
     for line in lines:
         gateway.wait_for(line)
     if completes:
-        gateway.wait_for("Login has completed")
+        gateway.logged_in()
     else:
         time.sleep(0.4)
         assert not any("Login has completed" in entry for entry in gateway.lines)
@@ -173,13 +173,13 @@ def test_live_2fa_timeout_with_relogin_logs_in_again(standin):
 
 def test_paper_never_asks_for_a_second_factor(standin):
     gateway = standin(STANDIN_NEVER_LOGIN="yes")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     assert not any("Second Factor" in line for line in gateway.lines)
 
 
 def test_command_server_stop_replies_ok_and_exits_through_the_menu(standin):
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     assert command(gateway.command_port, "STOP") == ["OK Shutting down: STOP command"]
     gateway.wait_for("Login has completed: exiting via [File, Close] menu")
     assert gateway.exit_code() == 0
@@ -189,7 +189,7 @@ def test_command_server_restart_keeps_the_old_session_until_the_next_minute(stan
     # RestartTask: the auto-restart time is set to the next minute; the gateway then writes autorestart one
     # folder below the settings path and exits, for ibcstart.sh to start it again with -Drestart.
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     sent = time.time()
     first, at = command(gateway.command_port, "RESTART", answers_each=2)
     assert first == "OK RESTART in progress"
@@ -215,7 +215,7 @@ def test_invalid_commands_get_ibc_s_error(standin):
 
 def test_command_server_is_off_unless_the_template_enables_it(standin):
     gateway = standin(command_server=False)
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     assert any("CommandServer is not started because the port is not configured" in line for line in gateway.lines)
 
 

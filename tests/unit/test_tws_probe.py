@@ -44,7 +44,7 @@ def test_not_ready_when_the_port_accepts_but_never_answers():
 
 def test_ready_with_accounts_and_server_version(standin):
     gateway = standin(TRADING_MODE="paper", STANDIN_ACCOUNTS="DU111,DU222")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     result = tws_probe.probe("127.0.0.1", gateway.port)
     assert result.ready and result.state == tws_probe.READY
     assert result.accounts == ["DU111", "DU222"]
@@ -54,7 +54,7 @@ def test_ready_with_accounts_and_server_version(standin):
 
 def test_hung_when_no_next_valid_id_arrives(standin):
     gateway = standin(STANDIN_API_HANG="yes")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     # Long enough for the server version to arrive on a loaded machine; hung means no nextValidId in that time.
     result = tws_probe.probe("127.0.0.1", gateway.port, timeout=3)
     assert result.state == tws_probe.HUNG
@@ -63,7 +63,7 @@ def test_hung_when_no_next_valid_id_arrives(standin):
 
 def test_disconnected_from_ibkr(standin):
     gateway = standin(EXISTING_SESSION_DETECTED_ACTION="manual")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     gateway.signal(signal.SIGUSR1)
     gateway.wait_for("Re-login to session")
     result = tws_probe.probe("127.0.0.1", gateway.port, timeout=15)
@@ -74,7 +74,7 @@ def test_disconnected_from_ibkr(standin):
 
 def test_client_id_in_use(standin):
     gateway = standin()
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     holder = RawClient.in_session(gateway.port, 999)
     try:
         result = tws_probe.probe("127.0.0.1", gateway.port, client_id=999)
@@ -90,7 +90,7 @@ def test_waiting_polls_until_the_gateway_becomes_ready(standin):
     assert not tws_probe.probe("127.0.0.1", gateway.port, timeout=1).ready
     result = tws_probe.wait_until_ready("127.0.0.1", gateway.port, timeout=20, interval=0.25)
     assert result.ready
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
 
 
 def test_waiting_gives_up_at_the_timeout(standin):
@@ -107,7 +107,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_probe_exits_0_when_ready_with_accounts_in_json(standin):
     gateway = standin(STANDIN_ACCOUNTS="DU9")
-    gateway.wait_for("Login has completed")
+    gateway.logged_in()
     result = run_cli(f"127.0.0.1:{gateway.port}", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accounts"] == ["DU9"]
