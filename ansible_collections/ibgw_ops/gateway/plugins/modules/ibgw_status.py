@@ -23,13 +23,18 @@ options:
   client_id: {type: int, default: 999, description: 'Client id reserved for probes.'}
   probe: {type: bool, default: true,
     description: 'Probe the API and read the log reason; false for the container only.'}
+  configured_image: {type: str, default: "",
+    description: 'The reference the inventory sets: its image id and digest are reported as pending ("" for none).'}
 """
 
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import inspect  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import (  # noqa: E402
+    configured,
+    inspect,
+)
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_log import read_container  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe  # noqa: E402
 
@@ -45,6 +50,7 @@ def main() -> None:
             "port": {"type": "int", "required": True},
             "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
             "probe": {"type": "bool", "default": True},
+            "configured_image": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -61,6 +67,9 @@ def main() -> None:
         "server_version": None,
         "reason": None,
     }
+    if params["configured_image"]:
+        pending = configured(module.run_command, module.get_bin_path("docker"), params["configured_image"])
+        report.update(image_pending_id=pending["image_id"], image_pending_digest=pending["image_digest"])
     if found["exists"] and params["probe"]:
         result = probe(params["host"], params["port"], client_id=params["client_id"])
         report.update(probe=result.state, accounts=result.accounts, server_version=result.server_version)
