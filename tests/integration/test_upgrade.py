@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from ibgw_ops.errors import ExitCode
 from ibgw_ops.lab import images
 from tests.support.lab import Lab
 
@@ -73,10 +74,16 @@ def gateway_images(lab: Lab) -> set[str]:
     return set(lab.ssh("docker image ls --format '{{.Repository}}:{{.Tag}}' ibgw-lab/ib-gateway").split())
 
 
-def test_a_failing_pull_changes_nothing(deployed, operator_inventory):
+@pytest.mark.parametrize(("reference", "code", "said"), [
+    ("ibgw-lab/ib-gateway:10.99.1a", ExitCode.FAILED, "ibgw-lab/ib-gateway:10.99.1a"),
+    ("ibgw-lab/ib-gateway:latest", ExitCode.BAD_INPUT, "floating tags latest/stable are refused"),
+])
+def test_an_image_that_cannot_be_pulled_or_is_refused_changes_nothing(deployed, operator_inventory, reference, code,
+                                                                     said):
     before, inventory = deployed.ssh(UNCHANGED), operator_inventory.read_text()
-    failed = deployed.cli("upgrade", "paper", "--image", "ibgw-lab/ib-gateway:10.99.1a", check=False)
-    assert failed.returncode == 1, failed.stderr
+    failed = deployed.cli("upgrade", "paper", "--image", reference, check=False)
+    assert failed.returncode == code, failed.stderr
+    assert said in failed.stderr
     assert deployed.ssh(UNCHANGED) == before
     assert operator_inventory.read_text() == inventory
 
@@ -120,3 +127,23 @@ def test_upgrade_then_rollback_switch_paper_by_image_id_and_keep_settings_and_se
     assert kept(deployed) == settings
     assert gateway_images(deployed) == {standin, variant}
     assert stale not in gateway_images(deployed)
+
+
+def test_live_shows_the_upgrade_pending_and_runs_it_from_the_next_sign_in(deployed, operator_inventory, variant):
+    deployed.cli("up", "live")
+    try:
+        container, old_id = deployed.container_id("live"), running_image_id(deployed, "live")
+        standin = deployed.host_vars()["ibgw_lab_standin_image"]
+        deployed.cli("upgrade", "live", "--image", variant)
+        assert f"image: {variant}" in operator_inventory.read_text()
+        # The running live gateway is left alone (no 2FA login): same container, same image, until the sign-in.
+        assert (deployed.container_id("live"), running_image_id(deployed, "live")) == (container, old_id)
+        table = deployed.cli("status", "live").stdout
+        assert (f"live on {deployed.name}: upgrade pending: {standin.rpartition(':')[2]} → {VARIANT_TAG} "
+                f"(running image id {old_id}, pending image id {image_id(deployed, variant)}); applies at the next "
+                "live-signin") in table
+        deployed.cli("live-signin", "--timeout", "120")
+        assert running_image_id(deployed, "live") == image_id(deployed, variant)
+        assert "upgrade pending" not in deployed.cli("status", "live").stdout
+    finally:
+        deployed.cli("down", "live", "--force")
