@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -116,8 +116,7 @@ def plan(inventory: Path, hostvars: Mapping[str, Mapping[str, Any]], target: str
                 edit = _instance_edit(instance_defs, variables, name, value)
             slot = (edit.path, edit.mapping.start_mark.index, edit.key)
             known = edits.get(slot)
-            edits[slot] = Edit(edit.path, edit.mapping, edit.key, edit.instances | (known.instances if known else
-                                                                                   frozenset()), edit.where)
+            edits[slot] = replace(edit, instances=edit.instances | known.instances) if known else edit
     return Plan(tuple(edits.values()), frozenset(modes))
 
 

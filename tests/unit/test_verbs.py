@@ -441,6 +441,7 @@ def test_a_failing_pull_leaves_the_inventory_as_it_was(fake, gateway_inventory, 
     (["upgrade", "--image", NEW_IMAGE, "--now"], "--now: 'all' includes live gateways"),
     (["upgrade", "live", "--image", NEW_IMAGE, "--hard", "--yes"], "--hard: only applies with --now"),
     (["rollback", "paper-b"], "TARGET: 'paper-b' matches no instance on gw1 (allowed: all, live, paper)"),
+    (["upgrade", "--image", NEW_IMAGE, "--limit", "gw1"], "--limit: upgrade and rollback set the image"),
 ])
 def test_an_upgrade_refused_up_front_runs_nothing_and_edits_nothing(fake, gateway_inventory, capsys, argv, said):
     assert cli.main(argv) == ExitCode.BAD_INPUT

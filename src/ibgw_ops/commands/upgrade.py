@@ -69,6 +69,10 @@ def rollback(args: argparse.Namespace) -> int:
 
 def _install(args: argparse.Namespace, shown: str, install: Install) -> int:
     """Check the inventory edit, run the playbook, edit the inventory, then restart with ``--now``."""
+    if args.limit:
+        # The line that sets the image usually serves every host: editing it for some would change the others.
+        raise BadInput("--limit", "upgrade and rollback set the image in the inventory for every gateway host",
+                       "no --limit; for some hosts only, run the playbook with --limit and set their host_vars")
     path = inventory.resolve(args.inventory)
     plan = image_setting.plan(path, host_vars(path), args.target, shown)
     if args.hard and not args.now:
