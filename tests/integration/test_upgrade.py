@@ -16,7 +16,7 @@ import pytest
 
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.lab import images
-from tests.support.lab import Lab
+from tests.support.lab import Lab, recap_changed
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
@@ -86,6 +86,17 @@ def test_an_image_that_cannot_be_pulled_or_is_refused_changes_nothing(deployed, 
     assert said in failed.stderr
     assert deployed.ssh(UNCHANGED) == before
     assert operator_inventory.read_text() == inventory
+
+
+def test_the_upgrade_playbook_to_the_image_already_set_changes_nothing(deployed, operator_inventory):
+    standin = deployed.host_vars()["ibgw_lab_standin_image"]
+    before = deployed.ssh(UNCHANGED)
+    for _ in range(2):
+        again = deployed.playbook("upgrade.yml", "-e", "ib_gateway_target=paper",
+                                  "-e", f"ib_gateway_upgrade_image={standin}")
+        assert again.returncode == 0, again.stdout
+        assert recap_changed(again.stdout) == 0, again.stdout
+    assert deployed.ssh(UNCHANGED) == before
 
 
 def test_upgrade_then_rollback_switch_paper_by_image_id_and_keep_settings_and_secrets(deployed, operator_inventory,
