@@ -43,6 +43,17 @@ def restart(runner: PlaybookRunner, target: str, timeout: int | None = None, *, 
                                   ib_gateway_force=force or None))
 
 
+def upgrade(runner: PlaybookRunner, target: str, image: str) -> list[dict[str, Any]]:
+    """Pull or load ``image`` for the target's gateways, record their rollback points, deploy; return what each got."""
+    return _reported(runner, "upgrade.yml", "ibgw_installed",
+                     {"ib_gateway_target": target, "ib_gateway_upgrade_image": image})
+
+
+def rollback(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
+    """Put the target's gateways back on the image each rollback point recorded; return what each got."""
+    return _reported(runner, "rollback.yml", "ibgw_installed", _target_vars(target))
+
+
 def status(runner: PlaybookRunner, target: str) -> list[dict[str, Any]]:
     """One row per instance: container state, start time, image, probe verdict, accounts."""
     return _reported(runner, "status.yml", "ibgw_status", _target_vars(target))

@@ -122,7 +122,28 @@ def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
                 f"{_shown_iso(row['next_reset'])}; 7-day limit {_shown_iso(row['limit'])}; good until "
                 f"{_shown_iso(row['good_until'])}; next planned sign-in {_shown_iso(row['next_signin'])}")
         lines.extend(f"WARNING {where}: {text}" for _, text in row.get("warnings") or [])
+        lines.extend(filter(None, [upgrade_line(row)]))
     return "\n".join(lines)
+
+
+def upgrade_line(row: dict[str, Any]) -> str | None:
+    """``upgrade pending: OLD → NEW`` with both digests, when the inventory's image is not what the container runs."""
+    configured, pending_id = row.get("image_configured"), row.get("image_pending_id")
+    if row.get("container") in (None, "absent") or not configured:
+        return None
+    if configured == row.get("image") and (not pending_id or pending_id == row.get("image_id")):
+        return None
+    when = "the next live-signin (or upgrade --now --hard)" if row.get("mode") == "live" else "its next start"
+    pending = image_digest({"image_digest": row.get("image_pending_digest"), "image_id": pending_id})
+    return (f"{row['instance']} on {row['host']}: upgrade pending: {_version(str(row.get('image')))} → "
+            f"{_version(str(configured))} (running {image_digest(row)}, pending {pending}); applies at {when}")
+
+
+def _version(reference: str) -> str:
+    """A reference's tag (10.45.1j), or the reference itself when it has none."""
+    name = reference.partition("@")[0]
+    tag = name.rpartition(":")[2]
+    return tag if ":" in name and "/" not in tag else reference
 
 
 def _shown_iso(text: str) -> str:

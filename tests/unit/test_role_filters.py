@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 from types import ModuleType
 from typing import Any
 
@@ -178,6 +180,10 @@ def test_a_target_selects_by_name_or_mode(plugin):
     ("gnzsnz/ib-gateway:10.9.2a", "10.45.1j", True),
     ("gnzsnz/ib-gateway@sha256:" + "a" * 64, "10.45.1j", True),
     ("gnzsnz/ib-gateway:10.30.1a", "", False),
+    # A floor given with a digest is read by its tag, not by the digest's hex.
+    ("gnzsnz/ib-gateway:10.45.1j", "gnzsnz/ib-gateway:10.45.1j@sha256:" + "f" * 64, False),
+    ("gnzsnz/ib-gateway:10.45.1i", "gnzsnz/ib-gateway:10.45.1j@sha256:" + "f" * 64, True),
+    ("gnzsnz/ib-gateway:10.45.1i@sha256:" + "b" * 64, "localhost:5000/ib-gateway:10.45.1j", True),
 ])
 def test_an_image_below_the_floor_is_refused_naming_the_instance(plugin, image, floor, refused):
     errors = plugin.image_floor_errors([{"name": "paper", "image": image}], floor)
@@ -185,6 +191,32 @@ def test_an_image_below_the_floor_is_refused_naming_the_instance(plugin, image, 
                        f"{floor} (got '{image}')."] if refused else [])
 
 
-def test_a_floor_that_is_no_version_is_refused(plugin):
-    assert plugin.image_floor_errors([{"name": "paper", "image": "i:10.45.1j"}], "stable") == [
-        "ib_gateway_image_floor: a version such as 10.45.1j (got 'stable')."]
+@pytest.mark.parametrize("floor", ["stable", "gnzsnz/ib-gateway@sha256:" + "1" * 64, "localhost:5000/gw"])
+def test_a_floor_that_is_no_version_is_refused(plugin, floor):
+    assert plugin.image_floor_errors([{"name": "paper", "image": "i:10.45.1j"}], floor) == [
+        f"ib_gateway_image_floor: a version such as 10.45.1j (got '{floor}')."]
+
+
+def test_the_images_of_an_upgrade_replace_only_the_named_instances(plugin):
+    instances = [good_instance(), good_instance(**PAPER)]
+    replaced = plugin.with_images(instances, {"paper": "gnzsnz/ib-gateway:10.50.1d"})
+    assert [i["image"] for i in replaced] == [instances[0]["image"], "gnzsnz/ib-gateway:10.50.1d"]
+    assert plugin.with_images(instances, {}) == instances
+
+
+def _slurped(name: str, **recorded: str) -> dict:
+    return {"item": {"name": name}, "content": base64.b64encode(json.dumps(recorded).encode()).decode()}
+
+
+def test_a_rollback_point_pins_its_digest_and_retags_its_id(plugin):
+    digest = "sha256:" + "c" * 64
+    points = plugin.rollback_points([
+        _slurped("paper", reference="gnzsnz/ib-gateway:10.45.1j", image_id="sha256:" + "1" * 64, digest=digest),
+        _slurped("live", reference="ibgw-lab/ib-gateway:standin-abc", image_id="sha256:" + "2" * 64, digest=""),
+        _slurped("p2", reference=f"localhost:5000/gw@{digest}", image_id="sha256:" + "3" * 64, digest=digest)])
+    assert points == [
+        {"instance": "paper", "image_id": "sha256:" + "1" * 64, "tag": "gnzsnz/ib-gateway:10.45.1j",
+         "reference": f"gnzsnz/ib-gateway:10.45.1j@{digest}"},
+        {"instance": "live", "image_id": "sha256:" + "2" * 64, "tag": "ibgw-lab/ib-gateway:standin-abc",
+         "reference": "ibgw-lab/ib-gateway:standin-abc"},
+        {"instance": "p2", "image_id": "sha256:" + "3" * 64, "tag": "", "reference": f"localhost:5000/gw@{digest}"}]

@@ -130,3 +130,20 @@ def test_paper_s_next_window_is_shown_in_local_time():
     assert "paper on gw1: next window Mon 2026-12-07" in status_report.render_sessions([row])
     with pytest.raises(BadInput, match=r"ib_gateway_instances\[paper\]\.windows"):
         status_report.with_sessions([{**ROW, "windows": [{**window, "days": ["monday"]}]}], now=now)
+
+
+def test_an_image_the_container_does_not_run_yet_is_shown_as_an_upgrade_pending():
+    row = {"host": "gw1", "instance": "live", "mode": "live", "container": "running",
+           "image": "gnzsnz/ib-gateway:10.45.1j", "image_id": "sha256:" + "1" * 64, "image_digest": "sha256:aa",
+           "image_configured": "gnzsnz/ib-gateway:10.50.1d@sha256:bb", "image_pending_id": "sha256:" + "2" * 64,
+           "image_pending_digest": "sha256:bb"}
+    assert status_report.upgrade_line(row) == (
+        "live on gw1: upgrade pending: 10.45.1j → 10.50.1d (running sha256:aa, pending sha256:bb); applies at the "
+        "next live-signin (or upgrade --now --hard)")
+    assert status_report.upgrade_line({**row, "mode": "paper", "image_pending_digest": ""}).endswith(
+        f"(running sha256:aa, pending image id sha256:{'2' * 64}); applies at its next start")
+    # The same reference pushed again (a new id under the old tag) is pending too; the running image is not.
+    assert "10.45.1j → 10.45.1j" in status_report.upgrade_line({**row, "image_configured": row["image"]})
+    assert status_report.upgrade_line({**row, "image_configured": row["image"],
+                                       "image_pending_id": row["image_id"]}) is None
+    assert status_report.upgrade_line({**row, "container": "absent"}) is None

@@ -395,3 +395,82 @@ def test_an_ignored_loop_item_s_failure_does_not_reach_the_next_failure(fake, ca
     assert cli.main(["deploy"]) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert "Real trouble" in err and "tolerated" not in err
+
+
+UPGRADE_VARS = "ib_gateway_image: gnzsnz/ib-gateway:10.45.1j  # pinned\nib_gateway_instances:\n" \
+               "  - name: live\n    mode: live\n  - name: paper\n    mode: paper\n"
+NEW_IMAGE = "gnzsnz/ib-gateway:10.50.1d"
+
+
+def installed(*instances: str, image: str = NEW_IMAGE) -> list[dict]:
+    return [ok({"ibgw_installed": {"instance": name, "image": image, "image_id": "sha256:" + "e" * 64}})
+            for name in instances] + [stats(changed=1)]
+
+
+@pytest.fixture
+def gateway_inventory(fake, monkeypatch, tmp_path) -> Path:
+    """An inventory with one gateway host whose group_vars set the image: what upgrade and rollback edit."""
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(f"all:\n  children:\n    ibgw_gateways:\n      hosts:\n        {HOST}: {{}}\n")
+    (inventory / "group_vars" / "ibgw_gateways.yml").write_text(UPGRADE_VARS)
+    monkeypatch.setenv("IBGW_OPS_INVENTORY", str(inventory))
+    return inventory / "group_vars" / "ibgw_gateways.yml"
+
+
+@pytest.mark.parametrize(("argv", "script", "expected", "written"), [
+    (["upgrade", "--image", NEW_IMAGE], {"upgrade.yml": installed("live", "paper")},
+     [("upgrade.yml", {"ib_gateway_target": "all", "ib_gateway_upgrade_image": NEW_IMAGE})],
+     UPGRADE_VARS.replace("10.45.1j", "10.50.1d")),
+    (["upgrade", "paper", "--image", NEW_IMAGE, "--now", "--timeout", "90"],
+     {"upgrade.yml": installed("paper"), "restart.yml": [ok(READY), stats()]},
+     [("upgrade.yml", {"ib_gateway_target": "paper", "ib_gateway_upgrade_image": NEW_IMAGE}),
+      ("restart.yml", {"ib_gateway_target": "paper", "ib_gateway_ready_timeout": 90})],
+     UPGRADE_VARS.replace("  - name: paper\n", f"  - name: paper\n    image: {NEW_IMAGE}\n")),
+    (["upgrade", "all", "--image", NEW_IMAGE, "--now", "--hard", "--yes", "--force"],
+     {"upgrade.yml": installed("live", "paper"), "restart.yml": [ok(READY), stats()]},
+     [("upgrade.yml", {"ib_gateway_target": "all", "ib_gateway_upgrade_image": NEW_IMAGE}),
+      ("restart.yml", {"ib_gateway_target": "all", "ib_gateway_restart_hard": True, "ib_gateway_force": True})],
+     UPGRADE_VARS.replace("10.45.1j", "10.50.1d")),
+    (["rollback", "paper"], {"rollback.yml": installed("paper", image="gnzsnz/ib-gateway:10.44.1a")},
+     [("rollback.yml", {"ib_gateway_target": "paper"})],
+     UPGRADE_VARS.replace("  - name: paper\n", "  - name: paper\n    image: gnzsnz/ib-gateway:10.44.1a\n")),
+])
+def test_upgrade_and_rollback_run_their_playbook_then_edit_the_inventory(fake, gateway_inventory, argv, script,
+                                                                         *, expected, written):
+    fake.script.update({name: (events, "successful") for name, events in script.items()})
+    assert cli.main(argv) == ExitCode.OK
+    assert fake.playbooks() == expected
+    assert gateway_inventory.read_text() == written
+
+
+def test_a_failing_pull_leaves_the_inventory_as_it_was(fake, gateway_inventory, capsys):
+    fake.script["upgrade.yml"] = ([failed("non-zero return code", path="/r/tasks/image.yml:40",
+                                          stderr="pull access denied"), stats(failures=1)], "failed")
+    assert cli.main(["upgrade", "paper", "--image", NEW_IMAGE, "--now"]) == ExitCode.FAILED
+    assert fake.playbooks() == [("upgrade.yml", {"ib_gateway_target": "paper", "ib_gateway_upgrade_image": NEW_IMAGE})]
+    assert gateway_inventory.read_text() == UPGRADE_VARS
+    assert "pull access denied" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["upgrade", "--image", NEW_IMAGE, "--now"], "--now: 'all' includes live gateways"),
+    (["upgrade", "live", "--image", NEW_IMAGE, "--hard", "--yes"], "--hard: only applies with --now"),
+    (["rollback", "paper-b"], "TARGET: 'paper-b' matches no instance on gw1 (allowed: all, live, paper)"),
+    (["upgrade", "--image", NEW_IMAGE, "--limit", "gw1"], "--limit: upgrade and rollback set the image"),
+])
+def test_an_upgrade_refused_up_front_runs_nothing_and_edits_nothing(fake, gateway_inventory, capsys, argv, said):
+    assert cli.main(argv) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    assert gateway_inventory.read_text() == UPGRADE_VARS
+    assert said in capsys.readouterr().err
+
+
+def test_an_inventory_line_that_cannot_be_edited_is_printed_before_anything_runs(fake, gateway_inventory, capsys):
+    gateway_inventory.write_text(UPGRADE_VARS.replace("gnzsnz/ib-gateway:10.45.1j", '"{{ my_image }}"')
+                                 + "my_image: gnzsnz/ib-gateway:10.45.1j\n")
+    assert cli.main(["upgrade", "--image", NEW_IMAGE]) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    assert (f"is templated, vault-encrypted or set again elsewhere ({gateway_inventory}:1: ib_gateway_image: "
+            f"\"{{{{ my_image }}}}\"  # pinned) (allowed: change that line by hand to the reference {NEW_IMAGE})"
+            ) in capsys.readouterr().err

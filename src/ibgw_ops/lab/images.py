@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import shutil
 import subprocess
 import tempfile
@@ -140,6 +141,19 @@ def ensure_standin(client: docker.DockerClient, archive_dir: Path, log: Log) -> 
                 out.write(chunk)
         partial.replace(archive)
     return reference, archive
+
+
+def ensure_standin_variant(client: docker.DockerClient, tag: str) -> str:
+    """A second stand-in tag with an image id of its own, for rehearsing upgrades and rollbacks by digest.
+
+    The stand-in plus one label: the same files and command, so it behaves exactly like the stand-in, but a tag
+    of it is a different image (a ``docker tag`` would share the id and could not tell a rollback from a no-op).
+    """
+    reference = f"{STANDIN_REPOSITORY}:{tag}"
+    dockerfile = f"FROM {standin_reference()}\nLABEL io.ibgw-ops.standin-variant={tag}\n"
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=reference, labels={IMAGE_LABEL: "true"},
+                        rm=True, network_mode="none")
+    return reference
 
 
 def _prune(client: docker.DockerClient, repository: str, keep: str) -> None:

@@ -91,6 +91,14 @@ def _cgroup_memory(mount: str, path: str, usage_file: str, inactive_key: str) ->
     return None
 
 
+def configured(run_command: RunCommand, docker: str | None, reference: str) -> dict[str, str]:
+    """The image id and registry digest ``reference`` names on the host (what the next start runs); "" when absent."""
+    rc, out, _ = run_command([docker, "image", "inspect", "--format", "{{.Id}}", reference]) if docker else (1, "", "")
+    image_id = out.strip() if rc == 0 else ""
+    return {"image_id": image_id,
+            "image_digest": _digest(run_command, docker, reference, image_id) if docker and image_id else ""}
+
+
 def _digest(run_command: RunCommand, docker: str, reference: str, image_id: str) -> str:
     """The registry digest (sha256:...) of the container's image: its repository's, else the first one.
 

@@ -7,6 +7,8 @@ keys and file names.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -47,6 +49,16 @@ def resolve_instances(instances: list[Mapping[str, Any]], defaults: Mapping[str,
                       mode_defaults: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Every instance with its settings: its own keys over its mode's defaults over the role-wide defaults."""
     return [{**defaults, **mode_defaults.get(str(instance.get("mode")), {}), **instance} for instance in instances]
+
+
+def with_images(instances: list[Mapping[str, Any]], images: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The instances with the images an upgrade or a rollback installs (instance name -> reference) in place.
+
+    The inventory keeps the old reference until the CLI edits it after the run, so the run itself carries the new
+    one for the selected instances only: the others keep theirs.
+    """
+    return [{**instance, "image": images.get(str(instance.get("name")), instance.get("image"))}
+            for instance in instances]
 
 
 def _given(entry: Mapping[str, Any], key: str) -> bool:
@@ -340,7 +352,8 @@ def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[s
     """
     if not floor:
         return []
-    lowest = _version(f":{floor.rpartition(':')[2]}")
+    # A bare version (10.45.1j) or a reference, with or without a digest (repository:10.45.1j@sha256:...).
+    lowest = _version(floor if ":" in floor.partition("@")[0] else f":{floor}")
     if lowest is None:
         return [f"ib_gateway_image_floor: a version such as 10.45.1j (got '{floor}')."]
     errors = []
@@ -351,6 +364,24 @@ def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[s
             errors.append(f"ib_gateway_instances[{instance['name']}].image: a version tag at or above "
                           f"ib_gateway_image_floor {floor} (got '{image}').")
     return errors
+
+
+def rollback_points(slurped: list[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Each rollback point read back (slurp results of rollback-image files, JSON) with what a rollback needs.
+
+    ``tag``: the reference without its digest, which the recorded image id is tagged with again ("" when the
+    reference has no tag); ``reference``: what the instance is set to, pinned to the registry digest when the image
+    has one (an image loaded from an archive has none: its tag then points at the recorded id).
+    """
+    points = []
+    for result in slurped:
+        recorded = json.loads(base64.b64decode(result["content"]))
+        name = str(recorded["reference"]).partition("@")[0]
+        tag = name if ":" in name.rpartition("/")[2] else ""
+        digest = str(recorded.get("digest") or "")
+        points.append({"instance": str(result["item"]["name"]), "image_id": str(recorded["image_id"]), "tag": tag,
+                       "reference": f"{name}@{digest}" if digest else str(recorded["reference"])})
+    return points
 
 
 def _version(reference: str) -> tuple[int, int, int, str] | None:
@@ -367,6 +398,8 @@ class FilterModule:
             "ib_gateway_resolve_instances": resolve_instances,
             "ib_gateway_setting_errors": setting_errors,
             "ib_gateway_select": select,
+            "ib_gateway_with_images": with_images,
+            "ib_gateway_rollback_points": rollback_points,
             "ib_gateway_image_floor_errors": image_floor_errors,
             "ib_gateway_missing_credentials": missing_credentials,
             "ib_gateway_ambiguous_credentials": ambiguous_credentials,

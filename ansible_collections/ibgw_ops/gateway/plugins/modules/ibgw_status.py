@@ -25,6 +25,8 @@ options:
   client_id: {type: int, default: 999, description: 'Client id reserved for probes.'}
   probe: {type: bool, default: true,
     description: 'Probe the API and read the log reason; false for the container only.'}
+  configured_image: {type: str, default: "",
+    description: 'The reference the inventory sets: its image id and digest are reported as pending ("" for none).'}
 """
 
 import os  # noqa: E402
@@ -32,6 +34,7 @@ import os  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import (  # noqa: E402
+    configured,
     inspect,
     memory_in_use,
     read_previous,
@@ -52,6 +55,7 @@ def main() -> None:
             "port": {"type": "int", "required": True},
             "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
             "probe": {"type": "bool", "default": True},
+            "configured_image": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -72,6 +76,9 @@ def main() -> None:
         "codes": [],
         "reason": None,
     }
+    if params["configured_image"]:
+        pending = configured(module.run_command, module.get_bin_path("docker"), params["configured_image"])
+        report.update(image_pending_id=pending["image_id"], image_pending_digest=pending["image_digest"])
     if found["exists"] and params["probe"]:
         result = probe(params["host"], params["port"], client_id=params["client_id"])
         report.update(probe=result.state, accounts=result.accounts, server_version=result.server_version,
