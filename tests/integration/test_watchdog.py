@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from ibgw_ops.on_host import session_clock
-from tests.support.lab import Lab, wait_for
+from tests.support.lab import Lab, recap_changed, wait_for
 from tests.support.webhook import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
@@ -86,6 +86,7 @@ def test_deploy_installs_a_timer_per_instance_and_keeps_the_webhook_out_of_units
     assert receiver.url not in seen and "/hook" not in seen
     again = watched.playbook("site.yml", "--tags", "ib_gateway")
     assert again.returncode == 0 and receiver.url not in again.stdout + again.stderr
+    assert recap_changed(again.stdout) == 0, again.stdout
 
 
 def test_live_not_signed_in_since_the_reset_gives_one_signin_due_when_the_planned_time_passed(watched, receiver):
@@ -126,7 +127,7 @@ def test_a_hung_api_gives_one_api_hung_and_one_soft_restart(watched, receiver):
     up = watched.cli("up", "hung", "--timeout", "10", check=False)
     assert up.returncode != 0, "the stand-in's hung API never becomes ready"
     wait_for("the api_hung POST", lambda: kinds(receiver, "hung") == ["api_hung"], 60, 0.2)
-    (body,) = [b for b in receiver.bodies if b["instance"] == "hung"]
+    (body,) = [b for b in receiver.bodies if b["instance"] == "hung" and b["kind"] not in CALENDAR]
     assert "hung" in body["detail"] and "soft restart through IBC RESTART" in body["detail"], body
     # IBC restarts the gateway at the next minute (RestartTask); the restarted one hangs again: no second alert.
     wait_for("IBC's restart", lambda: "autorestart file found" in watched.ssh("docker logs ibgw-hung 2>&1"), 90)
@@ -161,3 +162,13 @@ def test_a_taken_paper_session_gives_one_session_taken(watched, receiver):
     wait_ticks(watched, "paper", 3)
     assert kinds(receiver, "paper") == [*before, "session_taken"]
     watched.cli("paper-down")
+
+
+def test_interval_0_stops_and_removes_the_timers_and_no_webhook_removes_its_file(watched):
+    watched.host_settings({"ib_gateway_instances": INSTANCES, "ib_gateway_watchdog_interval": 0,
+                           "ib_gateway_credentials": {"hung": {"user_id": "rehearsal", "password": "rehearsal-only"}}})
+    watched.converge("--tags", "ib_gateway")
+    left = watched.ssh("systemctl list-units --all --no-legend 'ibgw-watchdog@*'; ls /etc/systemd/system "
+                       "/etc/systemd/system/timers.target.wants | grep ibgw-watchdog; ls /opt/ibgw; true")
+    assert "ibgw-watchdog" not in left and "alert-webhook" not in left, left
+    assert recap_changed(watched.converge("--tags", "ib_gateway").stdout) == 0
