@@ -1,4 +1,4 @@
-"""Alerts: one stable, grep-able line on stderr per event, optionally POSTed as JSON to a webhook.
+"""Alerts: one stable, grep-able line on stderr per event, optionally POSTed as JSON to a webhook (on_host.alert).
 
 ``IBGW_ALERT <kind> <instance> <detail>``. The role reports alerts as ``ibgw_alert`` payloads (so plain
 ``ansible-playbook`` runs show them too); the CLI relays them here. A webhook that fails is noted on stderr and
@@ -7,35 +7,19 @@ never changes the outcome of the operation that raised the alert.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import urllib.request
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ibgw_ops.errors import BadInput
+from ibgw_ops.on_host.alert import Alert, post
+
+__all__ = ["Alert", "Webhook", "emit", "webhook"]
 
 WEBHOOK_ENV = "IBGW_OPS_ALERT_WEBHOOK"
 TIMEOUT_ENV = "IBGW_OPS_ALERT_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Something an operator must act on, for one gateway instance."""
-
-    kind: str
-    instance: str
-    detail: str
-    host: str = ""
-    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    def line(self) -> str:
-        """The record: kind and instance are single tokens, the detail is the rest of the line."""
-        detail = " ".join(self.detail.split())
-        return f"IBGW_ALERT {self.kind} {self.instance} {detail}"
 
 
 @dataclass(frozen=True)
@@ -70,11 +54,7 @@ def emit(alert: Alert) -> None:
     hook = webhook()
     if hook is None:
         return
-    request = urllib.request.Request(hook.url, data=json.dumps(asdict(alert)).encode(), method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=hook.timeout) as response:  # noqa: S310 - webhook() allows only http(s)
-            response.read()
-    except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
-        print(f"ibgw-ops: note: the alert webhook failed ({exc}); the alert is only in this output",
+    failed = post(alert, hook.url, hook.timeout)
+    if failed:
+        print(f"ibgw-ops: note: the alert webhook failed ({failed}); the alert is only in this output",
               file=sys.stderr, flush=True)

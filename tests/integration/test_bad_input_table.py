@@ -19,12 +19,13 @@ from tests.support.lab import Lab
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 # Everything a changed host would show, in one round trip: the gateways' files (mode, owner, size, mtime and
-# content), the containers, and the units (the API firewall, the dead-man switch timers).
+# content), the containers, and the units (the API firewall, the dead-man switch and watchdog timers; not the
+# watchdog's tick, which runs and ends every interval).
 SNAPSHOT = (
     "find /opt/ibgw -printf '%p %m %U %s %T@\\n' | sort; "
     "find /opt/ibgw -type f -exec sha256sum {} + | sort; "
     "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' | sort; "
-    "systemctl list-units --all --no-legend 'ibgw-*'"
+    "systemctl list-units --all --no-legend 'ibgw-*' | grep -v 'ibgw-watchdog@.*[.]service'; true"
 )
 TMP = "{tmp}"
 DAYS = "mon, tue, wed, thu, fri, sat, sun"
@@ -171,6 +172,12 @@ CASES = [
          host_vars={"ib_gateway_instances": paper(auto_logoff_time="9:30 PM")}),
     case("max-lifetime-5", "deploy", "ib_gateway_instances[paper]:", ("max_lifetime 0 (off) or >= 60", "got 5"),
          host_vars={"ib_gateway_instances": paper(max_lifetime=5)}),
+    case("watchdog-interval-negative", "deploy", "ib_gateway_watchdog_interval:",
+         ("a whole number of seconds from 0 to 3600 (0 turns it off)", "got '-5'"),
+         host_vars={"ib_gateway_watchdog_interval": -5}),
+    case("alert-webhook-not-a-url", "deploy", "ib_gateway_alert_webhook:",
+         ("an http(s) URL with a host", "the value is not shown"),
+         host_vars={"ib_gateway_alert_webhook": "hooks.example.net/T0KEN"}),
     case("stop-grace-period-30", "deploy", "ib_gateway_instances[live]:", ("stop_grace_period >= 90", "got 30"),
          host_vars={"ib_gateway_stop_grace_period": 30}),
     case("extra-env-tws-password", "deploy", "ib_gateway_instances[live].extra_env:",

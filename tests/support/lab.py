@@ -94,7 +94,8 @@ class Lab:
                              for path in sorted(self.inventory.rglob("*.yml")))
         return controller + self.ssh(
             "find /etc/docker /etc/ibgw-ops /opt/ibgw -type f ! -path '*/settings/*' ! -name .lock "
-            "! -name restart-pending ! -name signed-in-at -exec sha256sum {} + 2>/dev/null | sort")
+            "! -name restart-pending ! -name signed-in-at ! -name operator-stopped "
+            "-exec sha256sum {} + 2>/dev/null | sort")
 
     def container_state(self, instance: str) -> str:
         """The gateway container's state (running, exited, ...), "" when there is none."""
@@ -117,7 +118,7 @@ class Lab:
         return set(self.ssh(
             "cd /opt/ibgw && find . -path '*/settings/*' -type f -printf 'settings %p\\n' && "
             "find . -type f ! -path '*/settings/*' ! -name .lock ! -name restart-pending ! -name signed-in-at "
-            "-exec sha256sum {} +").splitlines())
+            "! -name operator-stopped -exec sha256sum {} +").splitlines())
 
     def host_vars(self) -> dict[str, str]:
         document = yaml.safe_load((self.inventory / "hosts.yml").read_text())

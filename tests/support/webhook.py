@@ -8,18 +8,19 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
 class Receiver(HTTPServer):
-    """A webhook that records each POSTed body and answers with ``status``."""
+    """A webhook that records each POSTed body and answers with ``status``; ``host`` is the address it listens on
+    (a lab VM reaches this machine at its network's gateway address)."""
 
-    def __init__(self, status: int = 204, delay: float = 0.0) -> None:
+    def __init__(self, status: int = 204, delay: float = 0.0, host: str = "127.0.0.1") -> None:
         self.bodies: list[dict] = []
         self.status, self.delay = status, delay
         self.release = threading.Event()
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__((host, 0), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
+        return f"http://{self.server_address[0]}:{self.server_address[1]}/hook"
 
 
 class Handler(BaseHTTPRequestHandler):

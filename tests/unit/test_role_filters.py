@@ -101,11 +101,14 @@ def good_instance(**settings: Any) -> dict[str, Any]:
 
 WINDOW = {"time_zone": "America/New_York", "days": ["mon", "fri"], "start": "09:30", "end": "16:00"}
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
+WATCHDOG = {"ib_gateway_watchdog_interval": 30, "ib_gateway_watchdog_not_ready_ticks": 3,
+            "ib_gateway_disconnect_grace": 300, "ib_gateway_session_expiring_before": 3600,
+            "ib_gateway_alert_timeout": 5, "ib_gateway_alert_webhook": ""}
 
 
 def errors(plugin: ModuleType, instances: list[dict[str, Any]], *, full: bool = True, **settings: Any) -> list[str]:
     given = {"protected_window": WINDOW, "signin_schedule": SCHEDULE, "target": "all",
-             "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "instances": full, **settings}
+             "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "instances": full, "watchdog": WATCHDOG, **settings}
     return list(plugin.setting_errors(instances, given))
 
 
@@ -150,6 +153,30 @@ def test_each_bad_setting_is_named_with_what_is_allowed(plugin, instances, setti
     found = errors(plugin, instances, **settings)
     assert len(found) == 1
     assert expected in found[0]
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("ib_gateway_watchdog_interval", -1, "ib_gateway_watchdog_interval: a whole number of seconds from 0 to 3600 "
+                                         "(0 turns it off) (got '-1')."),
+    ("ib_gateway_watchdog_interval", "often", "(got 'often')"),
+    ("ib_gateway_watchdog_interval", 3601, "from 0 to 3600"),
+    ("ib_gateway_watchdog_not_ready_ticks", 0, "ib_gateway_watchdog_not_ready_ticks: a whole number of ticks "
+                                               "from 1 to 1000"),
+    ("ib_gateway_disconnect_grace", "5m", "ib_gateway_disconnect_grace: a whole number of seconds from 0"),
+    ("ib_gateway_session_expiring_before", 1.5, "ib_gateway_session_expiring_before:"),
+    ("ib_gateway_alert_timeout", 0, "ib_gateway_alert_timeout: seconds, more than 0 and at most 60 (got '0')."),
+    ("ib_gateway_alert_webhook", "hooks.example.net/T0KEN", "ib_gateway_alert_webhook: empty, or an http(s) URL"),
+    ("ib_gateway_alert_webhook", "file:///T0KEN", "the value is not shown"),
+])
+def test_each_bad_watchdog_setting_is_named_and_a_bad_webhook_is_never_shown(plugin, key, value, expected):
+    (found,) = errors(plugin, [good_instance()], watchdog={**WATCHDOG, key: value})
+    assert expected in found and "T0KEN" not in found
+    assert errors(plugin, [good_instance()], full=False, watchdog={**WATCHDOG, key: value}) == []
+
+
+def test_good_watchdog_settings_pass(plugin):
+    assert errors(plugin, [good_instance()], watchdog={**WATCHDOG, "ib_gateway_watchdog_interval": 0,
+                                                       "ib_gateway_alert_webhook": "https://chat.example/h?k=1"}) == []
 
 
 def test_every_problem_is_reported_at_once_and_lifecycle_actions_skip_instance_settings(plugin):

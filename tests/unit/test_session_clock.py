@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -97,3 +97,12 @@ def test_a_bad_window_names_its_key_and_the_allowed_values(change, words):
 def test_a_window_without_a_key_names_the_key():
     with pytest.raises(ValueError, match="end: missing"):
         Window.parse({key: value for key, value in MARKET.items() if key != "end"})
+
+
+def test_last_weekly_is_the_latest_occurrence_at_or_before_now_across_daylight_saving_time():
+    # Sunday 2026-03-08, the day New York moves to EDT: 17:00 local is 21:00 UTC (a week before, 22:00 UTC).
+    planned = datetime(2026, 3, 8, 21, 0, tzinfo=UTC)
+    assert session_clock.last_weekly(planned, "sun", time(17, 0), NY) == planned
+    earlier = session_clock.last_weekly(planned - timedelta(seconds=1), "sun", time(17, 0), NY)
+    assert earlier == datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+    assert session_clock.last_reset(datetime(2026, 3, 11, 12, 0, tzinfo=UTC)) == datetime(2026, 3, 8, 6, 0, tzinfo=UTC)

@@ -65,6 +65,19 @@ def next_reset(after: datetime) -> datetime:
     return next_weekly(after, RESET_DAY, RESET_TIME, ZoneInfo(RESET_ZONE))
 
 
+def last_weekly(now: datetime, day: str, at: time, tz: ZoneInfo) -> datetime:
+    """The latest moment at or before ``now`` that is ``day`` at ``at`` in ``tz``."""
+    moment = next_weekly(now - timedelta(days=8), day, at, tz)
+    while (following := next_weekly(moment, day, at, tz)) <= now:
+        moment = following
+    return moment
+
+
+def last_reset(now: datetime) -> datetime:
+    """IBKR's latest weekly token reset at or before ``now``."""
+    return last_weekly(now, RESET_DAY, RESET_TIME, ZoneInfo(RESET_ZONE))
+
+
 @dataclass(frozen=True)
 class Window:
     """Days and a daily span in a named zone; an end at or before the start spans midnight."""

@@ -169,14 +169,16 @@ def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, An
     """Every problem with the resolved instances and the role's settings, one message per check that fails.
 
     ``settings``: ``protected_window``,
-    ``signin_schedule``, ``target``, ``managed_env``, and ``instances`` (false: lifecycle actions, which use only
-    names, ports and the target; true: check and deploy, which also check each instance's own settings).
+    ``signin_schedule``, ``target``, ``managed_env``, ``watchdog`` (the ib_gateway_watchdog_* and alert settings by
+    their variable names), and ``instances`` (false: lifecycle actions, which use only names, ports and the target;
+    true: check and deploy, which also check each instance's own settings and the watchdog's).
     """
     errors = _instance_set_errors(instances)
     errors += _calendar_errors(settings["protected_window"], settings["signin_schedule"])
     if settings["instances"]:
         for instance in instances:
             errors += _instance_errors(instance, settings["managed_env"])
+        errors += _watchdog_errors(settings["watchdog"])
     if instances and not select(instances, str(settings["target"])):
         allowed = list(dict.fromkeys([str(i.get("mode")) for i in instances] + [str(i["name"]) for i in instances]))
         errors.append(f"ib_gateway_target: '{settings['target']}' matches no instance (allowed: all, "
@@ -342,6 +344,39 @@ def window_units(instances: list[Mapping[str, Any]], root: str) -> dict[str, str
                     f"[Unit]\nDescription={description}\n\n[Service]\nType=oneshot\n"
                     f"Environment=PYTHONPATH={directory}/lib\nExecStart={run}\n")
     return units
+
+
+# The watchdog's whole-number settings: (least, most) allowed.
+WATCHDOG_NUMBERS = {
+    "ib_gateway_watchdog_interval": (0, 3600),
+    "ib_gateway_watchdog_not_ready_ticks": (1, 1000),
+    "ib_gateway_disconnect_grace": (0, 86400),
+    "ib_gateway_session_expiring_before": (0, 7 * 86400),
+}
+WEBHOOK = re.compile(r"^https?://[^/\s:@]+(:[0-9]{1,5})?(/\S*)?$")
+
+
+def _watchdog_errors(watchdog: Mapping[str, Any]) -> list[str]:
+    """The watchdog's numbers, the alert timeout and the webhook's shape; the webhook is never shown (a token)."""
+    errors = []
+    for key, (least, most) in WATCHDOG_NUMBERS.items():
+        value = watchdog[key]
+        if not (re.match(r"^[0-9]+$", str(value)) and least <= int(str(value)) <= most):
+            off = " (0 turns it off)" if least == 0 and key.endswith("interval") else ""
+            unit = "ticks" if key.endswith("ticks") else "seconds"
+            errors.append(f"{key}: a whole number of {unit} from {least} to {most}{off} (got '{value}').")
+    try:
+        timeout = float(str(watchdog["ib_gateway_alert_timeout"]))
+    except ValueError:
+        timeout = 0.0
+    if not 0 < timeout <= 60:
+        errors.append(f"ib_gateway_alert_timeout: seconds, more than 0 and at most 60 "
+                      f"(got '{watchdog['ib_gateway_alert_timeout']}').")
+    hook = watchdog["ib_gateway_alert_webhook"]
+    if hook != "" and not (isinstance(hook, str) and WEBHOOK.match(hook)):
+        errors.append("ib_gateway_alert_webhook: empty, or an http(s) URL with a host, such as "
+                      "https://hooks.example.net/path (the value is not shown: a webhook URL may carry a token).")
+    return errors
 
 
 def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[str]:

@@ -1,0 +1,1 @@
+../../../../../src/ibgw_ops/on_host/watchdog.py

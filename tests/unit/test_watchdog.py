@@ -1,0 +1,229 @@
+"""The VM's watchdog: one alert per change of state, the disconnect grace, recovered, the rate-limited soft restart,
+live's calendar (times injected in UTC), and a tick against a real stand-in's API with docker played by a fake."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ibgw_ops.on_host import watchdog
+from ibgw_ops.on_host.watchdog import Seen, State, decide
+from tests.support.webhook import Receiver
+
+T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
+SETTINGS = {"not_ready_ticks": 3, "disconnect_grace": 300, "soft_restart": False, "session_expiring_before": 3600,
+            "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}}
+READY = Seen(expected=True, condition=watchdog.READY, detail="ready", container_id="c1")
+
+
+def run_ticks(seen: list[Seen], *, every: float = 30, settings: dict | None = None,
+              state: State | None = None) -> tuple[State, list[list[str]], list[bool]]:
+    """Feed one observation per tick; the kinds alerted at each tick and whether it soft-restarted."""
+    state = state or State(since=T0.isoformat())
+    kinds, softs = [], []
+    for index, observation in enumerate(seen):
+        state, events, soft = decide(state, observation, T0 + timedelta(seconds=every * index),
+                                     {**SETTINGS, **(settings or {})})
+        kinds.append([event.kind for event in events])
+        softs.append(soft)
+    return state, kinds, softs
+
+
+def seen(condition: str, **extra: object) -> Seen:
+    return Seen(**{"expected": True, "condition": condition, "detail": condition, "container_id": "c1", **extra})
+
+
+def alerted(kinds: list[list[str]]) -> list[str]:
+    return [kind for tick in kinds for kind in tick]
+
+
+def test_an_exited_container_alerts_once_with_its_exit_code_and_never_again_while_it_stays_down():
+    exited = seen(watchdog.CONTAINER_EXITED, detail="container ibgw-paper exited (exit code 137)",
+                  finished_at=T0)
+    state = State(since=T0.isoformat())
+    _, events, _ = decide(state, exited, T0, SETTINGS)
+    assert [(e.kind, e.detail) for e in events] == [("container_exited", "container ibgw-paper exited (exit code 137)")]
+    _, kinds, _ = run_ticks([READY, exited, exited, exited, exited])
+    assert kinds == [[], ["container_exited"], [], [], []]
+
+
+def test_not_ready_alerts_only_after_n_ticks_in_a_row_and_ready_again_is_one_recovered():
+    not_ready = seen(watchdog.NOT_READY)
+    _, kinds, _ = run_ticks([READY, not_ready, not_ready, READY, not_ready, not_ready, not_ready, not_ready, READY,
+                             READY])
+    assert kinds == [[], [], [], [], [], [], ["not_ready"], [], ["recovered"], []]
+
+
+def test_a_disconnect_shorter_than_the_grace_alerts_nothing_and_a_longer_one_alerts_once():
+    down = seen(watchdog.DISCONNECTED)
+    short = [READY] + [down] * 9 + [READY]  # 270 s disconnected at 30 s ticks
+    assert alerted(run_ticks(short)[1]) == []
+    longer = [READY] + [down] * 12 + [READY, READY]  # 330 s
+    _, kinds, _ = run_ticks(longer)
+    assert alerted(kinds) == ["disconnected", "recovered"]
+    assert kinds[11] == ["disconnected"], "the first tick at or past 300 s of disconnect"
+
+
+def test_a_gateway_that_should_not_be_up_is_idle_and_its_stop_alerts_nothing():
+    idle = Seen(expected=False, condition=watchdog.IDLE)
+    exited = seen(watchdog.CONTAINER_EXITED, finished_at=T0)
+    _, kinds, _ = run_ticks([READY, exited, idle, idle, READY])
+    assert alerted(kinds) == ["container_exited"], "a stop after a crash, then a fresh start: no recovered"
+
+
+def test_the_first_tick_records_a_container_that_ended_before_the_watch_began_without_an_alert():
+    exited = seen(watchdog.CONTAINER_EXITED, finished_at=T0 - timedelta(days=2))
+    state, kinds, _ = run_ticks([exited, exited, READY], state=State())
+    assert alerted(kinds) == ["recovered"]
+    assert state.since == T0.isoformat()
+
+
+def test_a_restart_by_docker_s_restart_policy_is_a_container_exited_alert():
+    again = seen(watchdog.NOT_READY, restart_count=1)
+    _, kinds, _ = run_ticks([READY, again, seen(watchdog.READY, restart_count=1)])
+    assert kinds == [[], ["container_exited"], []]
+
+
+def test_a_hung_api_alerts_once_and_is_soft_restarted_at_most_once_an_hour():
+    hung = seen(watchdog.API_HUNG)
+    ticks = [READY] + [hung] * 200  # 100 minutes at 30 s
+    state, kinds, softs = run_ticks(ticks, settings={"soft_restart": True})
+    assert alerted(kinds) == ["api_hung"] and kinds[3] == ["api_hung"]
+    restarts = [index for index, soft in enumerate(softs) if soft]
+    assert restarts == [3, 3 + 120], "after 3 ticks, then one hour later"
+    assert state.soft_restart_at == (T0 + timedelta(seconds=30 * 123)).isoformat()
+
+
+def test_without_the_knob_a_hung_api_is_never_restarted():
+    _, kinds, softs = run_ticks([READY] + [seen(watchdog.API_HUNG)] * 10)
+    assert alerted(kinds) == ["api_hung"] and not any(softs)
+
+
+def test_what_a_soft_restart_passes_through_is_not_reported_and_ready_after_it_is_recovered():
+    hung, refused = seen(watchdog.API_HUNG), seen(watchdog.NOT_READY)
+    _, kinds, _ = run_ticks([READY, hung, hung, hung] + [refused] * 4 + [READY], settings={"soft_restart": True})
+    assert alerted(kinds) == ["api_hung", "recovered"]
+
+
+LIVE = {"not_ready_ticks": 3, "disconnect_grace": 300, "soft_restart": False, "session_expiring_before": 3600,
+        "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}}
+# Sunday 2026-03-08: the reset at 01:00 EST (06:00 UTC), the planned sign-in at 17:00 EDT (21:00 UTC): the day daylight
+# saving time starts in New York.
+RESET = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+PLANNED = datetime(2026, 3, 8, 21, 0, tzinfo=UTC)
+
+
+def test_signin_due_once_when_the_planned_sign_in_passed_with_no_sign_in_since_the_reset():
+    signed_in = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # last week's
+    state = State()
+    for minutes, expected in ((-1, []), (1, ["signin_due"]), (30, []), (60 * 24, [])):
+        state, events = watchdog.calendar(state, PLANNED + timedelta(minutes=minutes), signed_in, LIVE)
+        assert [event.kind for event in events] == expected, minutes
+    assert state.signin_due_for == PLANNED.isoformat()
+    _, events = watchdog.calendar(State(), PLANNED + timedelta(minutes=1), PLANNED - timedelta(minutes=5), LIVE)
+    assert events == [], "signed in after the reset"
+    _, events = watchdog.calendar(State(), PLANNED + timedelta(minutes=1), None, LIVE)
+    assert [event.kind for event in events] == ["signin_due"], "no sign-in record at all"
+
+
+def test_session_expiring_once_the_configured_time_before_good_until():
+    signed_in = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)  # good until the reset of 2026-03-08 06:00 UTC
+    state = State()
+    kinds = []
+    for minutes in (-61, -59, -30, 1):
+        state, events = watchdog.calendar(state, RESET + timedelta(minutes=minutes), signed_in, LIVE)
+        kinds.append([event.kind for event in events])
+    assert kinds == [[], ["session_expiring"], [], []]
+    _, events = watchdog.calendar(State(), RESET - timedelta(minutes=10), signed_in,
+                                  {**LIVE, "session_expiring_before": 0})
+    assert events == [], "0 turns it off"
+
+
+class FakeDocker:
+    """docker inspect and docker logs as the CLI answers them, for one container."""
+
+    def __init__(self, state: dict, logs: str = "") -> None:
+        self.state, self.logs, self.calls = state, logs, []
+
+    def __call__(self, argv: list[str]) -> tuple[int, str, str]:
+        self.calls.append(argv)
+        if argv[:2] == ["docker", "inspect"]:
+            return 0, json.dumps({"Id": "c1" * 8, "State": self.state, "RestartCount": 0,
+                                  "Config": {"Image": "ib"}, "Image": ""}), ""
+        if argv[:2] == ["docker", "logs"]:
+            return 0, self.logs, ""
+        return 1, "", "unexpected"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return {"instance": "paper", "mode": "paper", "host": "gw1", "container": "ibgw-paper", "probe_host": "127.0.0.1",
+            "port": 1, "client_id": 999, "command_port": 7462, "lock_file": str(tmp_path / ".lock"),
+            "stopped_marker": str(tmp_path / "operator-stopped"), "signin_record": str(tmp_path / "signed-in-at"),
+            "state_file": str(tmp_path / "state" / "paper.json"), "webhook_file": str(tmp_path / "webhook"),
+            "webhook_timeout": 2, **SETTINGS}
+
+
+RUNNING = {"Running": True, "Status": "running", "StartedAt": "2026-03-04T14:00:00.123456789Z", "Pid": 1}
+
+
+def test_a_tick_probes_a_real_hung_api_and_alerts_api_hung_after_n_ticks(standin, settings, monkeypatch):
+    monkeypatch.setattr(watchdog, "PROBE_TIMEOUT", 1.5)
+    gateway = standin(STANDIN_API_HANG="yes")
+    gateway.wait_for("Login has completed")
+    settings["port"] = gateway.port
+    docker = FakeDocker(RUNNING)
+    kinds = [[a.kind for a in watchdog.tick(settings, T0 + timedelta(seconds=5 * i), docker)] for i in range(4)]
+    assert kinds == [[], [], ["api_hung"], []]
+    with open(settings["state_file"]) as kept_file:
+        kept = json.load(kept_file)
+    assert kept["reported"] == "api_hung" and os.stat(settings["state_file"]).st_mode & 0o777 == 0o600
+
+
+def test_a_tick_after_the_tidy_stop_is_idle_and_a_busy_lock_skips_the_tick(settings):
+    exited = {"Running": False, "Status": "exited", "ExitCode": 0, "StartedAt": "2026-03-04T14:00:00Z",
+              "FinishedAt": "2026-03-04T14:30:00Z"}
+    open(settings["stopped_marker"], "w").close()
+    os.utime(settings["stopped_marker"], (T0.timestamp(), T0.timestamp()))
+    assert watchdog.tick(settings, T0, FakeDocker(exited)) == []
+    with open(settings["state_file"]) as kept_file:
+        assert json.load(kept_file)["reported"] == "idle"
+    os.unlink(settings["stopped_marker"])
+    alerts = watchdog.tick(settings, T0, FakeDocker({**exited, "ExitCode": 137, "OOMKilled": True}))
+    assert [(a.kind, a.instance, a.host) for a in alerts] == [("container_exited", "paper", "gw1")]
+    assert "exit code 137" in alerts[0].detail and "OOMKilled" in alerts[0].detail
+    with open(settings["lock_file"], "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        docker = FakeDocker(exited)
+        assert watchdog.tick(settings, T0, docker) == [] and docker.calls == []
+
+
+def test_a_session_taken_exit_is_reported_as_session_taken(settings):
+    exited = {"Running": False, "Status": "exited", "ExitCode": 0, "StartedAt": "2026-03-04T14:00:00Z",
+              "FinishedAt": "2026-03-04T14:30:00Z"}
+    watchdog.tick(settings, T0 - timedelta(minutes=40), FakeDocker(RUNNING))
+    line = ("2026-03-04 14:30:00:000 IBC: Other session may be primary, so end this session and let the other one "
+            "proceed (scenario 6)\n")
+    alerts = watchdog.tick(settings, T0, FakeDocker(exited, logs=line))
+    assert [a.kind for a in alerts] == ["session_taken"]
+
+
+def test_alerts_go_to_stdout_and_once_each_to_the_webhook_never_naming_its_url(settings, capsys):
+    receiver = Receiver()
+    try:
+        with open(settings["webhook_file"], "w") as hook:
+            hook.write(receiver.url + "\n")
+        alert = watchdog.Alert("container_exited", "paper", "exit code 137", host="gw1", time=T0.isoformat())
+        watchdog.emit([alert], settings["webhook_file"], 2)
+        assert capsys.readouterr().out == "IBGW_ALERT container_exited paper exit code 137\n"
+        assert receiver.bodies == [{"kind": "container_exited", "instance": "paper", "detail": "exit code 137",
+                                    "host": "gw1", "time": T0.isoformat()}]
+    finally:
+        receiver.shutdown()
+    watchdog.emit([alert], settings["webhook_file"], 0.5)  # nobody listens now
+    out = capsys.readouterr()
+    assert "webhook failed" in out.err and receiver.url not in out.err + out.out
