@@ -231,7 +231,9 @@ def window_settings(tmp_path: Path, **overrides: Any) -> Path:
                 "deadman_unit": "ibgw-deadman-paper", "stop_command": str(stop), "signin_record": "",
                 "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
                 "previous_lines": 10, "soft_restart": False, "restart_policy": "no", "command_port": 7462,
-                "host": "127.0.0.1", "port": 4002, "client_id": 999, "wait": 2.0, "interval": 0.05, **overrides}
+                "host": "127.0.0.1", "port": 4002, "client_id": 999, "wait": 2.0, "interval": 0.05,
+                "alert_host": "gw1", "webhook_file": str(tmp_path / "no-webhook"), "webhook_timeout": 1.0,
+                **overrides}
     path = tmp_path / "start.json"
     path.write_text(json.dumps(settings))
     return path
@@ -251,5 +253,6 @@ def test_a_window_s_failed_start_stops_paper_again_and_says_why_in_one_alert_lin
     gateway.after("state", lambda: gateway.write(ibc("Login attempt: 1"), ibc("Login failed")))
     assert gateway_start.main([str(window_settings(tmp_path))]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("IBGW_ALERT login_failed paper IBC: Login failed") and out.count("\n") == 1
+    assert out.startswith("IBGW_ALERT login_failed paper a window's start failed: IBC: Login failed")
+    assert out.count("\n") == 1
     assert (tmp_path / "stops").read_text() == "stopped\n"

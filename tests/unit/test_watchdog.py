@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ibgw_ops.on_host import alert as alert_module
 from ibgw_ops.on_host import watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
 from tests.support.webhook import Receiver
@@ -218,12 +219,12 @@ def test_alerts_go_to_stdout_and_once_each_to_the_webhook_never_naming_its_url(s
         with open(settings["webhook_file"], "w") as hook:
             hook.write(receiver.url + "\n")
         alert = watchdog.Alert("container_exited", "paper", "exit code 137", host="gw1", time=T0.isoformat())
-        watchdog.emit([alert], settings["webhook_file"], 2)
+        alert_module.emit([alert], settings["webhook_file"], 2, "ibgw-watchdog")
         assert capsys.readouterr().out == "IBGW_ALERT container_exited paper exit code 137\n"
         assert receiver.bodies == [{"kind": "container_exited", "instance": "paper", "detail": "exit code 137",
                                     "host": "gw1", "time": T0.isoformat()}]
     finally:
         receiver.shutdown()
-    watchdog.emit([alert], settings["webhook_file"], 0.5)  # nobody listens now
+    alert_module.emit([alert], settings["webhook_file"], 0.5, "ibgw-watchdog")  # nobody listens now
     out = capsys.readouterr()
     assert "webhook failed" in out.err and receiver.url not in out.err + out.out

@@ -8,7 +8,9 @@ would pile up behind a dead webhook (the watchdog ticks every few seconds).
 from __future__ import annotations
 
 import json
+import sys
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -45,3 +47,21 @@ def post(alert: Alert, url: str, timeout: float) -> str:
     except (OSError, ValueError) as exc:  # URLError, HTTPError and timeouts are OSErrors; none names the URL
         return str(exc) or type(exc).__name__
     return ""
+
+
+def emit(alerts: Sequence[Alert], webhook_file: str, timeout: float, program: str) -> None:
+    """On the VM: each alert's line on stdout (the journal), then one POST each when the webhook file names a URL.
+
+    The URL lives in a root-only file (it may carry a token), never in a unit, argv or the environment.
+    """
+    try:
+        with open(webhook_file) as source:
+            url = source.read().strip()
+    except OSError:
+        url = ""
+    for alert in alerts:
+        print(alert.line(), flush=True)
+        failed = post(alert, url, timeout) if url else ""
+        if failed:
+            print(f"{program}: the alert webhook failed ({failed}); the alert is only in the journal",
+                  file=sys.stderr, flush=True)

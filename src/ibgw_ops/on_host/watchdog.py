@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import gateway_container, gateway_log, ibc_command, session_clock, tws_probe
-from .alert import Alert, post
+from .alert import Alert, emit
 
 READY = "ready"
 IDLE = "idle"
@@ -216,17 +216,6 @@ def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
                   time=now.isoformat(timespec="seconds")) for event in events]
 
 
-def emit(alerts: Sequence[Alert], webhook_file: str, timeout: float) -> None:
-    """Each alert's line on stdout (the journal), then one POST each when the webhook file names a URL."""
-    url = _read(webhook_file).strip()
-    for alert in alerts:
-        print(alert.line(), flush=True)
-        failed = post(alert, url, timeout) if url else ""
-        if failed:
-            print(f"ibgw-watchdog: the alert webhook failed ({failed}); the alert is only in the journal",
-                  file=sys.stderr, flush=True)
-
-
 def load(path: str) -> State:
     """The kept state; a fresh one when there is none or it is unreadable."""
     try:
@@ -293,7 +282,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"ibgw-watchdog: cannot read {argv[0]}: {exc}", file=sys.stderr)
         return 2
     alerts = tick(settings, datetime.now(UTC), _run)
-    emit(alerts, settings["webhook_file"], float(settings["webhook_timeout"]))
+    emit(alerts, settings["webhook_file"], float(settings["webhook_timeout"]), "ibgw-watchdog")
     return 0
 
 
