@@ -94,7 +94,7 @@ class Lab:
                              for path in sorted(self.inventory.rglob("*.yml")))
         return controller + self.ssh(
             "find /etc/docker /etc/ibgw-ops /opt/ibgw -type f ! -path '*/settings/*' ! -name .lock "
-            "! -name restart-pending ! -name signed-in-at ! -name operator-stopped "
+            "! -name restart-pending ! -name signed-in-at ! -name operator-stopped ! -name 'previous-container.*' "
             "-exec sha256sum {} + 2>/dev/null | sort")
 
     def container_state(self, instance: str) -> str:
@@ -114,11 +114,12 @@ class Lab:
 
     def keepsakes(self) -> set[str]:
         """What no fault may lose: a checksum line per configuration and secret file under /opt/ibgw, and a line
-        per file of each settings directory (the gateway itself may rewrite those)."""
+        per file of each settings directory (the gateway itself may rewrite those). Records that each start or stop
+        rewrites (the previous container's, the sign-in's, the markers) are not configuration."""
         return set(self.ssh(
             "cd /opt/ibgw && find . -path '*/settings/*' -type f -printf 'settings %p\\n' && "
             "find . -type f ! -path '*/settings/*' ! -name .lock ! -name restart-pending ! -name signed-in-at "
-            "! -name operator-stopped -exec sha256sum {} +").splitlines())
+            "! -name operator-stopped ! -name 'previous-container.*' -exec sha256sum {} +").splitlines())
 
     def host_vars(self) -> dict[str, str]:
         document = yaml.safe_load((self.inventory / "hosts.yml").read_text())
