@@ -53,6 +53,11 @@ def logs(runner: PlaybookRunner, target: str, lines: int | None = None) -> list[
     return _reported(runner, "logs.yml", "ibgw_logs", _target_vars(target, ib_gateway_log_lines=lines))
 
 
+def vnc(runner: PlaybookRunner) -> list[dict[str, Any]]:
+    """One row per instance: where its VNC listens on the host's loopback (``vnc_port`` 0: VNC is off)."""
+    return _reported(runner, "vnc.yml", "ibgw_vnc", _target_vars("all"))
+
+
 def _reported(runner: PlaybookRunner, playbook: str, kind: str, extravars: dict[str, Any]) -> list[dict[str, Any]]:
     """Run a playbook, raise on failure, and return the role's ``ibgw_<kind>`` reports."""
     outcome = runner.run(playbook, extravars)
