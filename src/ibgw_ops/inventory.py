@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from ibgw_ops import vault
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.paths import ansible_command, data_dir, state_dir
 
@@ -77,5 +78,6 @@ def ansible_inventory(path: Path, *options: str) -> str:
                             capture_output=True, text=True, check=False,
                             env={**os.environ, "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg")})
     if result.returncode != 0:
-        raise OpsError(f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
+        raise vault.refusal(result.stderr.splitlines(), path, prompted=False) or OpsError(
+            f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
     return result.stdout

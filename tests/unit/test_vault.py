@@ -99,3 +99,12 @@ def test_files_with_an_encrypted_value_count_and_plain_ones_do_not(tmp_path):
     assert vault.encrypted_files(tmp_path) == [tmp_path / "group_vars" / "all.yml"]
     assert vault.encrypted_files(tmp_path / "hosts.yml") == [tmp_path / "group_vars" / "all.yml"]
     assert vault.refusal(["PLAY [x]", "ok"], tmp_path, prompted=False) is None
+
+
+def test_verbs_reading_the_inventory_themselves_say_the_same(inventory, tmp_path, monkeypatch, capsys):
+    group_vars = inventory / "group_vars" / "ibgw_gateways.yml"
+    encrypt(group_vars, CREDENTIALS, tmp_path / "right")
+    monkeypatch.setenv(vault.FILE_ENV, str(tmp_path / "wrong"))
+    assert cli.main(["-i", str(inventory), "ssh", "--", "true"]) == ExitCode.BAD_INPUT
+    assert (f"{vault.FILE_ENV}: the vault password given did not decrypt {group_vars}"
+            in " ".join(capsys.readouterr().err.split()))
