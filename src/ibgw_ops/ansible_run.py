@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ibgw_ops import alerts
+from ibgw_ops import alerts, vault
 from ibgw_ops.alerts import Alert
 from ibgw_ops.ansible_events import EventLog, HostFailure
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
@@ -123,9 +123,12 @@ class PlaybookRunner:
                               host=str(payload["host"])))
         outcome = RunOutcome(playbook, events, str(runner.status),
                              self.interrupts.describe() if runner.status == "canceled" else None)
-        if not events.hosts() and (outcome.exit_code() == ExitCode.OK
-                                   or any(NO_HOSTS_TARGETED in line for line in events.last_output)):
-            raise self._no_hosts()
+        if not events.hosts():
+            stopped = vault.refusal(events.last_output, self.inventory, prompted=self._vault_password is not None)
+            if stopped:
+                raise stopped
+            if outcome.exit_code() == ExitCode.OK or any(NO_HOSTS_TARGETED in line for line in events.last_output):
+                raise self._no_hosts()
         return outcome
 
     def _no_hosts(self) -> BadInput:

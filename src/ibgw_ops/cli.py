@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from ibgw_ops import __version__, alerts
-from ibgw_ops.commands import cloud, gateway, hosts, lab, live, paper, probe, shell, upgrade
+from ibgw_ops.commands import cloud, gateway, hosts, lab, live, paper, probe, shell, upgrade, vnc
 from ibgw_ops.errors import ExitCode, OpsError
 
-VERB_MODULES = (cloud, gateway, upgrade, live, paper, probe, hosts, shell, lab)
+VERB_MODULES = (cloud, gateway, upgrade, live, paper, probe, hosts, shell, vnc, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:

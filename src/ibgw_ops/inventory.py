@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from ibgw_ops import vault
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
-from ibgw_ops.paths import ansible_command, state_dir
+from ibgw_ops.paths import ansible_command, data_dir, state_dir
 
 INVENTORY_ENV = "IBGW_OPS_INVENTORY"
 GROUP = "ibgw_gateways"
@@ -72,8 +73,11 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 def ansible_inventory(path: Path, *options: str) -> str:
     """What ``ansible-inventory -i PATH OPTIONS`` prints: the inventory as Ansible resolves it (vars, groups)."""
+    # The shipped ansible.cfg, as for the playbook runs: a GCP inventory's gcp.yml is not read as hosts.
     result = subprocess.run([ansible_command("ansible-inventory"), "-i", str(path), *options],
-                            capture_output=True, text=True, check=False)
+                            capture_output=True, text=True, check=False,
+                            env={**os.environ, "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg")})
     if result.returncode != 0:
-        raise OpsError(f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
+        raise vault.refusal(result.stderr.splitlines(), path, prompted=False) or OpsError(
+            f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
     return result.stdout

@@ -24,9 +24,14 @@ def wait_for_hosts(runner: PlaybookRunner) -> None:
     runner.run("wait_for_hosts.yml").raise_for_failure()
 
 
-def start(runner: PlaybookRunner, target: str, timeout: int | None = None) -> list[dict[str, Any]]:
-    """Start the target's gateways and wait for the handshake; return what each ready gateway reported."""
-    return _reported(runner, "start.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout))
+def start(runner: PlaybookRunner, target: str, timeout: int | None = None, *,
+          client_id: int | None = None) -> list[dict[str, Any]]:
+    """Start the target's gateways and wait for the handshake; return what each ready gateway reported.
+
+    ``client_id``: the pipeline's, which the role refuses when it is the readiness probe's.
+    """
+    return _reported(runner, "start.yml", "ibgw_ready", _target_vars(target, ib_gateway_ready_timeout=timeout,
+                                                                      ib_gateway_pipeline_client_id=client_id))
 
 
 def stop(runner: PlaybookRunner, target: str, *, cancellable: bool = True, force: bool = False) -> None:
@@ -64,6 +69,11 @@ def logs(runner: PlaybookRunner, target: str, lines: int | None = None, *,
     """The last log lines of each instance's container, or of the container its last start replaced."""
     return _reported(runner, "logs.yml", "ibgw_logs",
                      _target_vars(target, ib_gateway_log_lines=lines, ib_gateway_logs_previous=previous or None))
+
+
+def vnc(runner: PlaybookRunner) -> list[dict[str, Any]]:
+    """One row per instance: where its VNC listens on the host's loopback (``vnc_port`` 0: VNC is off)."""
+    return _reported(runner, "vnc.yml", "ibgw_vnc", _target_vars("all"))
 
 
 def _reported(runner: PlaybookRunner, playbook: str, kind: str, extravars: dict[str, Any]) -> list[dict[str, Any]]:

@@ -224,15 +224,32 @@ CASES = [
          "be read as YAML", "ANSIBLE_VAULT_PASSWORD_FILE",
          host_vars={"ib_gateway_credentials_file": f"{TMP}/broken-credentials.yml"}),
     case("credentials-vault-without-password", "deploy", "ib_gateway_credentials_file: '{tmp}/vault-credentials.yml'",
-         ("a vault-encrypted file needs the vault password", "ANSIBLE_VAULT_PASSWORD_FILE"),
+         ("is vault-encrypted and no vault password was given", "ANSIBLE_VAULT_PASSWORD_FILE="),
          host_vars={"ib_gateway_credentials_file": f"{TMP}/vault-credentials.yml"}),
+    case("credentials-vault-wrong-password", "deploy", "ib_gateway_credentials_file: the vault password given did "
+         "not decrypt '{tmp}/vault-credentials.yml'", ("give the password it was encrypted with",
+                                                      "ANSIBLE_VAULT_PASSWORD_FILE=", "--ask-vault-pass"),
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/vault-credentials.yml"},
+         env={"ANSIBLE_VAULT_PASSWORD_FILE": f"{TMP}/wrong-vault-password"}),
     case("credentials-file-mode-0644", "deploy", "ib_gateway_credentials_file: '{tmp}/open-credentials.yml' has mode "
          "0644", "allowed: 0600 or stricter", host_vars={"ib_gateway_credentials_file": f"{TMP}/open-credentials.yml"}),
     case("credentials-password-newline", "deploy", "ib_gateway_credentials: paper.password holds a control character",
          "allowed: printable characters only",
          host_vars={"ib_gateway_credentials_file": f"{TMP}/newline-credentials.yml"}),
     case("paper-run-client-id-of-the-probe", "paper-run --client-id 999 -- true",
-         "--client-id: 999 is the readiness probe's client id", "other than 999"),
+         "ib_gateway_pipeline_client_id (paper-run --client-id): 999 is the readiness probe's client id",
+         "allowed: a whole number of 0 or more other than 999"),
+    case("paper-run-client-id-of-the-inventory-s-probe", "paper-run --client-id 77 -- true",
+         "ib_gateway_pipeline_client_id (paper-run --client-id): 77 is the readiness probe's client id, "
+         "ib_gateway_probe_client_id", "allowed: a whole number of 0 or more other than 77",
+         host_vars={"ib_gateway_probe_client_id": 77}),
+    case("vnc-unknown-instance", "vnc papr", "INSTANCE: 'papr' is not an instance of the inventory",
+         "(allowed: live, paper)"),
+    case("vnc-without-vnc-password", "vnc paper", "ib_gateway_credentials.paper.vnc_password: not set, so its VM "
+         "serves no VNC", "allowed: a vnc_password (or vnc_password_secret) for paper"),
+    case("vnc-local-port-0", "vnc paper --local-port 0", "argument --local-port: '0' is not a port",
+         "allowed: 1-65535"),
+    case("vnc-without-instance", "vnc", "the following arguments are required: INSTANCE", "usage: ibgw-ops vnc"),
     case("ask-vault-pass-without-terminal", "paper-down --ask-vault-pass",
          "--ask-vault-pass: no terminal to ask for the vault password", "ANSIBLE_VAULT_PASSWORD_FILE", stdin=""),
     case("vault-password-file-missing", "paper-down", "ANSIBLE_VAULT_PASSWORD_FILE: {tmp}/no-vault-pass is not a file",
@@ -267,6 +284,11 @@ CASES = [
         "or unset it to use 'gcloud auth application-default login'",
         env={"IBGW_OPS_COMPUTE_ENDPOINT": "https://127.0.0.1:9",
              "GOOGLE_APPLICATION_CREDENTIALS": f"{TMP}/missing.json"}),
+    gcp("gcp-api-ports-without-paper-s", "provision --plan", {"api": {"ports": [4001]}},
+        "api.ports: [4001] lacks the API port of instance paper 4002 (ib_gateway_instances[].api_port, default "
+        "ib_gateway_mode_defaults.<mode>.api_port)", "allowed: [4001, 4002], the instances' API ports"),
+    gcp("gcp-api-ports-one-unused", "provision", {"api": {"ports": [4001, 4002, 4010]}},
+        "api.ports: [4001, 4002, 4010] opens [4010], which no instance uses", "allowed: [4001, 4002]"),
     gcp("gcp-endpoint-yml-with-password", "provision --plan", {"": {"compute_endpoint": "https://u:pw@compute.test"}},
         "compute_endpoint: 'https://u:pw@compute.test' is not an endpoint URL", "https://host[:port][/path]"),
 ]
@@ -322,6 +344,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (tmp / case_id / "gcp.yml").write_text(yaml.safe_dump(document))
     vault_password = tmp / "vault-password"
     vault_password.write_text("not-given-to-the-cli\n")
+    (tmp / "wrong-vault-password").write_text("not-the-one\n")
     subprocess.run([str(Path(sys.executable).parent / "ansible-vault"), "encrypt", "--vault-password-file",
                     str(vault_password), "--output", str(tmp / "vault-credentials.yml"),
                     str(tmp / "only-live-credentials.yml")], check=True, capture_output=True)

@@ -4,21 +4,13 @@ instances, bad variables)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.lab import Lab, recap_changed
+from tests.support.lab import Lab, credentials_file, recap_changed
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
-
-
-def credentials_file(directory: Path, **entries: dict[str, str]) -> Path:
-    path = directory / "credentials.yml"
-    path.write_text(yaml.safe_dump({"ib_gateway_credentials": entries}))
-    path.chmod(0o600)
-    return path
 
 
 def start(lab: Lab, *names: str) -> None:

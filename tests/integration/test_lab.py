@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
+import socket
 import subprocess
+import sys
+import time
 
 import pytest
 
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import ansible_command
+from tests.conftest import free_port
+from tests.support.lab import credentials_file
 
 pytestmark = pytest.mark.integration
 
@@ -75,3 +82,51 @@ def test_ibgw_ops_ssh_runs_a_command_on_the_vm_as_the_inventory_says(lab):
     assert ran.stdout.split() == [lab.ssh("hostname").strip(), "root"]
     refused = lab.cli("ssh", "nosuch", "--", "true", check=False)
     assert refused.returncode == ExitCode.BAD_INPUT and "HOST: 'nosuch' is not a host" in refused.stderr
+
+
+# On the VM, in place of the image's x11vnc (the stand-in serves no VNC): one connection to 127.0.0.1:5901, paper's
+# vnc_port, answered with the banner given as its argument.
+LOOPBACK_LISTENER = ('import socket, sys; s = socket.create_server(("127.0.0.1", 5901)); s.settimeout(120); '
+                     'c = s.accept()[0]; c.sendall(sys.argv[1].encode()); c.close()')
+
+
+def test_ibgw_ops_vnc_tunnels_a_local_port_to_the_instance_s_loopback_vnc_port_until_ctrl_c(lab, tmp_path):
+    creds = credentials_file(tmp_path, live={"user_id": "u1", "password": "p1"},
+                             paper={"user_id": "u2", "password": "p2", "vnc_password": "v2"})
+    lab.host_settings({"ib_gateway_credentials_file": str(creds)})
+    try:
+        off = lab.cli("vnc", "live", check=False)
+        assert off.returncode == ExitCode.BAD_INPUT
+        assert "ib_gateway_credentials.live.vnc_password: not set, so its VM serves no VNC" in off.stderr
+        unknown = lab.cli("vnc", "papr", check=False)
+        assert unknown.returncode == ExitCode.BAD_INPUT
+        assert "INSTANCE: 'papr' is not an instance of the inventory (allowed: live, paper)" in unknown.stderr
+        banner = f"RFB 003.008 {secrets.token_hex(8)}"
+        lab.ssh(f"setsid python3 -c '{LOOPBACK_LISTENER}' '{banner}' </dev/null >/dev/null 2>&1 &")
+        port = free_port()
+        tunnel = subprocess.Popen([sys.executable, "-m", "ibgw_ops", "vnc", "paper", "--local-port", str(port)],
+                                  env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert f"point a VNC viewer at 127.0.0.1:{port}" in tunnel.stdout.readline()
+            assert read_through(port) == banner
+        finally:
+            tunnel.send_signal(signal.SIGINT)
+            assert tunnel.wait(timeout=30) == ExitCode.OK
+        assert "tunnel closed" in tunnel.stderr.read()
+    finally:
+        lab.host_settings(None)
+
+
+def read_through(port: int) -> str:
+    """What the first connection to the local port brings back (ssh binds it only after its login)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+                answer = connection.recv(100).decode()
+            if answer:
+                return answer
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"nothing came through 127.0.0.1:{port}"
+        time.sleep(0.5)

@@ -126,6 +126,14 @@ class Lab:
         return dict(document["all"]["children"]["ibgw_gateways"]["hosts"][self.name])
 
 
+def credentials_file(directory: Path, **entries: dict[str, str]) -> Path:
+    """A credentials file for ib_gateway_credentials_file (mode 0600, as the role requires)."""
+    path = directory / "credentials.yml"
+    path.write_text(yaml.safe_dump({"ib_gateway_credentials": entries}))
+    path.chmod(0o600)
+    return path
+
+
 def recap_changed(output: str) -> int:
     """The ``changed=`` count of a playbook run's recap."""
     match = re.search(r"changed=(\d+)", output.split("PLAY RECAP", 1)[-1])

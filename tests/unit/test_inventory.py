@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
 
 from ibgw_ops import inventory
 from ibgw_ops.errors import BadInput, ExitCode
+from ibgw_ops.paths import data_dir
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +66,10 @@ def test_group_vars_are_seeded_once_and_operator_edits_kept(tmp_path):
     seeded.write_text("a: 2\n")
     inventory.seed_group_vars(target, example)
     assert seeded.read_text() == "a: 2\n"
+
+
+def test_a_gcp_inventory_folder_s_gcp_yml_is_not_read_as_hosts_or_groups(tmp_path):
+    shutil.copytree(data_dir() / "inventory" / "gcp", tmp_path / "prod")
+    inventory.write_static(tmp_path / "prod", {"ibgw-vm": {"ansible_host": "ibgw-vm"}}, "test")
+    graph = inventory.ansible_inventory(tmp_path / "prod", "--graph")
+    assert graph.split() == ["@all:", "|--@ungrouped:", "|--@ibgw_gateways:", "|", "|--ibgw-vm"]

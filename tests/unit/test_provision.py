@@ -152,6 +152,10 @@ def test_drift_is_patched_and_a_plan_shows_it_first(fake, inventory, capsys):
 
 def test_settings_changes_reach_the_cloud(fake, inventory):
     assert provision(inventory) == 0
+    with (inventory / "group_vars" / "ibgw_gateways.yml").open("a") as group_vars:
+        group_vars.write(yaml.safe_dump({"ib_gateway_instances": [
+            {"name": "live", "mode": "live"}, {"name": "paper", "mode": "paper"},
+            {"name": "paper-b", "mode": "paper", "api_port": 4003, "vnc_port": 5903}]}))
     edit(inventory, "api", ports=[4001, 4002, 4003], source_ranges=["10.30.0.0/26"])
     edit(inventory, "ssh", admin_ranges=["203.0.113.0/28"])
     assert provision(inventory) == 0
@@ -305,6 +309,46 @@ VM_PATH = f"/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/ibgw-vm"
 ACCOUNT = "gateway@my-trading-project.iam.gserviceaccount.com"
 OTHER_ACCOUNT = "build@my-trading-project.iam.gserviceaccount.com"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def set_instances(inventory: Path, where: str, instances: list[dict[str, object]]) -> None:
+    """The inventory's ib_gateway_instances, in group_vars or in the VM's host_vars."""
+    path = inventory / where
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a") as variables:
+        variables.write(yaml.safe_dump({"ib_gateway_instances": instances}))
+
+
+@pytest.mark.parametrize("case", [
+    ([4001], None, "group_vars/ibgw_gateways.yml",
+     "api.ports: [4001] lacks the API port of instance paper 4002 (ib_gateway_instances[].api_port, default "
+     "ib_gateway_mode_defaults.<mode>.api_port): its clients could not reach it (allowed: [4001, 4002], the "
+     "instances' API ports)"),
+    ([4001, 4002, 4010], None, "group_vars/ibgw_gateways.yml",
+     "api.ports: [4001, 4002, 4010] opens [4010], which no instance uses"),
+    ([4001, 4002], [{"name": "paper", "mode": "paper", "api_port": 4012}], "host_vars/ibgw-vm.yml",
+     "api.ports: [4001, 4002] lacks the API port of instance paper 4012"),
+    ([4001, 4002], [{"name": "paper", "mode": "paper"}], "group_vars/ibgw_gateways.yml",
+     "api.ports: [4001, 4002] opens [4001], which no instance uses (ib_gateway_instances[].api_port, default "
+     "ib_gateway_mode_defaults.<mode>.api_port) (allowed: [4002], the instances' API ports)"),
+], ids=["instance-port-missing", "port-unused", "host-vars-port-missing", "live-removed"])
+def test_api_ports_must_be_the_instances_api_ports_before_any_call(fake, inventory, capsys, case):
+    ports, instances, where, message = case
+    edit(inventory, "api", ports=ports)
+    if instances is not None:
+        set_instances(inventory, where, instances)
+    for verb in (["provision", "--plan"], ["provision", "--skip-deploy"]):
+        assert main(["-i", str(inventory), *verb]) == ExitCode.BAD_INPUT
+        assert message in capsys.readouterr().err
+    assert fake.requests == []
+    assert main(["-i", str(inventory), "destroy", "--yes"]) == ExitCode.OK
+
+
+def test_api_ports_matching_instances_of_the_inventory_s_own_are_planned(fake, inventory, capsys):
+    set_instances(inventory, "group_vars/ibgw_gateways.yml", [{"name": "paper", "mode": "paper", "api_port": 4012}])
+    edit(inventory, "api", ports=[4012])
+    assert main(["-i", str(inventory), "provision", "--plan"]) == ExitCode.OK
+    assert "tcp:4012 from 10.20.1.0/26" in capsys.readouterr().out
 
 
 def plan_of(inventory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

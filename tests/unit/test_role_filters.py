@@ -108,7 +108,8 @@ WATCHDOG = {"ib_gateway_watchdog_interval": 30, "ib_gateway_watchdog_not_ready_t
 
 def errors(plugin: ModuleType, instances: list[dict[str, Any]], *, full: bool = True, **settings: Any) -> list[str]:
     given = {"protected_window": WINDOW, "signin_schedule": SCHEDULE, "target": "all",
-             "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "instances": full, "watchdog": WATCHDOG, **settings}
+             "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "probe_client_id": 999, "pipeline_client_id": "",
+             "instances": full, "watchdog": WATCHDOG, **settings}
     return list(plugin.setting_errors(instances, given))
 
 
@@ -148,6 +149,9 @@ def test_good_settings_have_no_errors(plugin):
     ([good_instance()], {"protected_window": {**WINDOW, "days": []}}, "ib_gateway_protected_window: {} or"),
     ([good_instance()], {"signin_schedule": {**SCHEDULE, "day": "sunday"}}, "ib_gateway_signin_schedule: {day"),
     ([good_instance()], {"target": "demo"}, "ib_gateway_target: 'demo' matches no instance (allowed: all, live)."),
+    ([good_instance()], {"pipeline_client_id": 999}, "ib_gateway_pipeline_client_id (paper-run --client-id): 999 is "
+                                                     "the readiness probe's client id, ib_gateway_probe_client_id"),
+    ([good_instance()], {"probe_client_id": "77", "pipeline_client_id": 77}, "other than 77)."),
 ])
 def test_each_bad_setting_is_named_with_what_is_allowed(plugin, instances, settings, expected):
     found = errors(plugin, instances, **settings)
@@ -177,6 +181,11 @@ def test_each_bad_watchdog_setting_is_named_and_a_bad_webhook_is_never_shown(plu
 def test_good_watchdog_settings_pass(plugin):
     assert errors(plugin, [good_instance()], watchdog={**WATCHDOG, "ib_gateway_watchdog_interval": 0,
                                                        "ib_gateway_alert_webhook": "https://chat.example/h?k=1"}) == []
+
+
+@pytest.mark.parametrize(("probe", "pipeline"), [(999, ""), (999, 1), (77, 999), (0, ""), ("77", "1")])
+def test_a_pipeline_client_id_other_than_the_probe_s_or_none_is_fine(plugin, probe, pipeline):
+    assert errors(plugin, [good_instance()], probe_client_id=probe, pipeline_client_id=pipeline) == []
 
 
 def test_every_problem_is_reported_at_once_and_lifecycle_actions_skip_instance_settings(plugin):

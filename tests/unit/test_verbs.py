@@ -49,8 +49,11 @@ def fake(monkeypatch, tmp_path) -> FakeRunner:
     (["paper-up", "--timeout", "120"],
      [("start.yml", {"ib_gateway_target": "paper", "ib_gateway_ready_timeout": 120})]),
     (["paper-down"], [("stop.yml", {"ib_gateway_target": "paper"})]),
-    (["paper-run", "--", "true"], [("start.yml", {"ib_gateway_target": "paper"}),
+    (["paper-run", "--", "true"], [("start.yml", {"ib_gateway_target": "paper", "ib_gateway_pipeline_client_id": 1}),
                                    ("stop.yml", {"ib_gateway_target": "paper"})]),
+    (["paper-run", "--client-id", "999", "--", "true"],
+     [("start.yml", {"ib_gateway_target": "paper", "ib_gateway_pipeline_client_id": 999}),
+      ("stop.yml", {"ib_gateway_target": "paper"})]),
     (["down", "live", "--force"], [("stop.yml", {"ib_gateway_target": "live", "ib_gateway_force": True})]),
     (["restart", "all", "--hard", "--yes"],
      [("restart.yml", {"ib_gateway_target": "all", "ib_gateway_restart_hard": True})]),
@@ -219,6 +222,16 @@ def test_success_is_silent_off_a_terminal_and_talks_on_one(fake, capsys, monkeyp
     assert "Report" not in err
 
 
+def test_paper_run_refused_by_the_role_for_the_probe_s_client_id_runs_nothing(fake, tmp_path, capsys):
+    refusal = ("BAD INPUT: ib_gateway_pipeline_client_id (paper-run --client-id): 77 is the readiness probe's client "
+               "id, ib_gateway_probe_client_id")
+    fake.script["start.yml"] = ([failed(refusal, task="Check the settings"), stats(failures=1)], "failed")
+    marker = tmp_path / "ran"
+    assert cli.main(["paper-run", "--client-id", "77", "--", "touch", str(marker)]) == ExitCode.BAD_INPUT
+    assert fake.playbooks() == [("start.yml", {"ib_gateway_target": "paper", "ib_gateway_pipeline_client_id": 77})]
+    assert not marker.exists() and refusal in capsys.readouterr().err
+
+
 def test_paper_run_hands_the_gateway_to_the_command_and_exits_with_its_code(fake, tmp_path):
     fake.script["start.yml"] = ([ok(READY), stats()], "successful")
     seen = tmp_path / "env.json"
@@ -354,7 +367,6 @@ def test_status_check_passes_for_a_live_session_signed_in_just_now(fake, capsys)
 @pytest.mark.parametrize("argv", [
     ["up"], ["up", "Live"], ["up", "paper", "--timeout", "0"], ["down", "../etc"], ["logs", "all", "-n", "x"],
     ["paper-run"], ["paper-run", "--"], ["paper-run", "--client-id", "-3", "--", "true"],
-    ["paper-run", "--client-id", "999", "--", "true"],
     ["live-signin", "--timeout", "0"], ["live-signin", "Live"], ["restart", "live", "--hard", "--timeout", "-1"],
 ])
 def test_bad_arguments_exit_2_before_any_run(fake, argv, capsys):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ibgw_ops import inventory, lifecycle
 from ibgw_ops.commands.options import confirm, open_runner, runner_options
 from ibgw_ops.errors import ExitCode
-from ibgw_ops.gcp import host_inventory
+from ibgw_ops.gcp import host_inventory, instance_ports
 from ibgw_ops.gcp.desired import SINGULAR
 from ibgw_ops.gcp.settings import ENDPOINT_ENV, GcpSettings, load
 
@@ -46,7 +46,7 @@ def register(verbs: Any) -> None:
 
 def provision(args: argparse.Namespace) -> int:
     """Create or reconcile the network, addresses, firewall rules and VM; write the inventory; deploy the VM."""
-    directory, settings, api = _open(args)
+    directory, settings, api = _open(args, check_ports=True)
     from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
     if args.plan:
@@ -130,14 +130,17 @@ def destroy(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def _open(args: argparse.Namespace) -> tuple[Path, GcpSettings, ComputeApi]:
+def _open(args: argparse.Namespace, *, check_ports: bool = False) -> tuple[Path, GcpSettings, ComputeApi]:
     """The inventory folder holding gcp.yml, its checked settings, and the Compute API they name.
 
-    The settings first: a bad one is refused before the Google libraries (about 2 s) are imported.
+    The settings first: a bad one is refused before the Google libraries (about 2 s) are imported. Provision also
+    checks api.ports against the instances' ports; destroy does not need them to agree.
     """
     path = inventory.resolve(args.inventory)
     directory = path if path.is_dir() else path.parent
     settings = load(directory)
+    if check_ports:
+        instance_ports.check(directory, settings)
     if settings.compute_endpoint_overridden:
         print(f"ibgw-ops: Compute endpoint {settings.compute_endpoint} from ${ENDPOINT_ENV}, not gcp.yml's "
               f"compute_endpoint {settings.compute_endpoint_overridden}", file=sys.stderr)

@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ibgw_ops import inventory, status_report
+from ibgw_ops import inventory, status_report, vault
 from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
-VAULT_FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
 TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 
 
@@ -106,14 +105,12 @@ def _ask_vault_password() -> str:
     """Prompt at a terminal; cron and pipes have none, so they are pointed at the password file instead."""
     if not sys.stdin.isatty():
         raise BadInput("--ask-vault-pass", "no terminal to ask for the vault password",
-                       "run at a terminal, or set ANSIBLE_VAULT_PASSWORD_FILE to a file holding the password")
+                       f"run at a terminal, or set {vault.FILE_ENV} to a file holding the password")
     return getpass.getpass("Vault password: ")
 
 
 def _check_vault_password_file() -> None:
     """Ansible would stop on a missing password file with a bare exit 1; name it instead, before any run."""
-    named = os.environ.get(VAULT_FILE_ENV, "")
+    named = os.environ.get(vault.FILE_ENV, "")
     if named and not Path(named).is_file():
-        raise BadInput(VAULT_FILE_ENV, f"{named} is not a file",
-                       "a file holding the vault password (or an executable printing it), or --ask-vault-pass "
-                       "at a terminal")
+        raise BadInput(vault.FILE_ENV, f"{named} is not a file", vault.HOW)

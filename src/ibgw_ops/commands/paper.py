@@ -21,7 +21,6 @@ from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.commands.options import add_timeout, announce_ready, open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
-from ibgw_ops.on_host.tws_probe import DEFAULT_CLIENT_ID as PROBE_CLIENT_ID
 
 DEFAULT_CLIENT_ID = 1
 # After a forwarded signal the command gets this long to exit before it is killed.
@@ -72,12 +71,9 @@ def paper_run(args: argparse.Namespace) -> int:
         raise BadInput("CMD", "no command given", "paper-run [options] -- CMD [ARGS...]")
     if args.client_id < 0:
         raise BadInput("--client-id", f"{args.client_id} is negative", "a whole number of 0 or more")
-    if args.client_id == PROBE_CLIENT_ID:
-        # The readiness probe would find the id taken (or knock CMD off): the gateway allows one session per id.
-        raise BadInput("--client-id", f"{args.client_id} is the readiness probe's client id",
-                       f"a whole number of 0 or more other than {PROBE_CLIENT_ID}")
     with open_runner(args) as runner:
-        ready = _bring_paper_up(runner, args.timeout)
+        # The role refuses the probe's client id (ib_gateway_probe_client_id, which the inventory may set).
+        ready = _bring_paper_up(runner, args.timeout, args.client_id)
         try:
             code = _run_command(command, _hint_env(ready, args.client_id), runner.interrupts)
         finally:
@@ -89,10 +85,11 @@ def paper_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _bring_paper_up(runner: PlaybookRunner, timeout: int | None) -> list[dict[str, Any]]:
-    """Start paper; an interrupted start takes paper down again before the error propagates."""
+def _bring_paper_up(runner: PlaybookRunner, timeout: int | None,
+                    client_id: int | None = None) -> list[dict[str, Any]]:
+    """Start paper (for a pipeline using ``client_id``); an interrupted start takes paper down again."""
     try:
-        return lifecycle.start(runner, lifecycle.PAPER, timeout)
+        return lifecycle.start(runner, lifecycle.PAPER, timeout, client_id=client_id)
     except OpsError as exc:
         if exc.code != ExitCode.INTERRUPTED:
             raise

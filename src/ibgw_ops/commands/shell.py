@@ -10,7 +10,7 @@ import argparse
 import json
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,9 @@ def pick(hosts: Mapping[str, dict[str, Any]], name: str | None) -> dict[str, Any
     raise BadInput("HOST", problem, sorted(hosts))
 
 
-def ssh_argv(hostvars: Mapping[str, Any], command: list[str]) -> list[str]:
-    """The ssh command line Ansible would use for this host, with ``command`` to run there."""
-    argv = ["ssh", *shlex.split(str(hostvars.get("ansible_ssh_common_args", "")))]
+def ssh_argv(hostvars: Mapping[str, Any], command: list[str], options: Sequence[str] = ()) -> list[str]:
+    """The ssh command line Ansible would use for this host, with ``command`` to run there (and more ``options``)."""
+    argv = ["ssh", *shlex.split(str(hostvars.get("ansible_ssh_common_args", ""))), *options]
     if hostvars.get("ansible_port"):
         argv += ["-p", str(hostvars["ansible_port"])]
     if hostvars.get("ansible_ssh_private_key_file"):

@@ -168,13 +168,14 @@ def _zone(value: object) -> bool:
 def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[str]:
     """Every problem with the resolved instances and the role's settings, one message per check that fails.
 
-    ``settings``: ``protected_window``,
-    ``signin_schedule``, ``target``, ``managed_env``, ``watchdog`` (the ib_gateway_watchdog_* and alert settings by
-    their variable names), and ``instances`` (false: lifecycle actions, which use only names, ports and the target;
-    true: check and deploy, which also check each instance's own settings and the watchdog's).
+    ``settings``: ``protected_window``, ``signin_schedule``, ``target``, ``managed_env``, ``probe_client_id``,
+    ``pipeline_client_id``, ``watchdog`` (the ib_gateway_watchdog_* and alert settings by their variable names), and
+    ``instances`` (false: lifecycle actions, which use only names, ports and the target; true: check and deploy,
+    which also check each instance's own settings and the watchdog's).
     """
     errors = _instance_set_errors(instances)
     errors += _calendar_errors(settings["protected_window"], settings["signin_schedule"])
+    errors += _client_id_errors(settings["probe_client_id"], settings["pipeline_client_id"])
     if settings["instances"]:
         for instance in instances:
             errors += _instance_errors(instance, settings["managed_env"])
@@ -216,6 +217,15 @@ def _instance_set_errors(instances: list[Mapping[str, Any]]) -> list[str]:
         errors.append("ib_gateway_instances[].api_port / vnc_port: each must be 1-65535 and used once across the "
                       f"host's instances (got api_port {api}, vnc_port {vnc}).")
     return errors
+
+
+def _client_id_errors(probe: object, pipeline: object) -> list[str]:
+    """The pipeline's client id (paper-run --client-id) must not be the probe's: one session per id."""
+    if str(pipeline) == "" or _int(pipeline) != _int(probe):
+        return []
+    return [f"ib_gateway_pipeline_client_id (paper-run --client-id): {pipeline} is the readiness probe's client id, "
+            f"ib_gateway_probe_client_id; the gateway allows one session per client id, so the probe would find it "
+            f"taken (allowed: a whole number of 0 or more other than {probe})."]
 
 
 def _parses(parse: Any, value: object) -> bool:

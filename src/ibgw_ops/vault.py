@@ -1,0 +1,53 @@
+"""The vault password: Ansible's words for a missing or a wrong one, as a refusal naming the files and the way.
+
+A vault-encrypted inventory file stops ansible-playbook before any play, saying only "Decryption failed"; the
+operator needs to hear which files, which way the password came, and how to give the right one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ibgw_ops.errors import BadInput
+
+FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
+HOW = f"{FILE_ENV}=<a file holding the password, or a program printing it>, or --ask-vault-pass at a terminal"
+# Ansible's words (ansible.parsing.vault): a password was given but opens none of the files; none was given.
+WRONG = "no vault secrets were found that could decrypt"
+MISSING = "no vault secrets found"
+# A whole encrypted file begins with this; an encrypted value is tagged !vault.
+HEADER = b"$ANSIBLE_VAULT;"
+TAG = b"!vault"
+LARGEST_SCANNED = 1 << 20
+
+
+def refusal(output: Iterable[str], inventory: Path, *, prompted: bool) -> BadInput | None:
+    """The refusal for a run that stopped on the vault password, else None."""
+    said = " ".join(output)
+    files = ", ".join(str(path) for path in encrypted_files(inventory)) or f"the vault-encrypted values of {inventory}"
+    if WRONG in said:
+        field = "--ask-vault-pass" if prompted else FILE_ENV if os.environ.get(FILE_ENV) else "vault password"
+        return BadInput(field, f"the vault password given did not decrypt {files}",
+                        f"the password they were encrypted with: {HOW}")
+    if MISSING in said:
+        return BadInput("vault password", f"{files}: vault-encrypted, and no vault password was given", HOW)
+    return None
+
+
+def encrypted_files(inventory: Path) -> list[Path]:
+    """The inventory's files that hold vault-encrypted data (whole files or tagged values)."""
+    if inventory.is_dir():
+        candidates = list(inventory.rglob("*"))
+    else:
+        candidates = [inventory, *(path for folder in ("group_vars", "host_vars")
+                                   for path in (inventory.parent / folder).rglob("*"))]
+    return sorted(path for path in candidates if path.is_file() and _holds_vault(path))
+
+
+def _holds_vault(path: Path) -> bool:
+    if path.stat().st_size > LARGEST_SCANNED:
+        return False
+    data = path.read_bytes()
+    return data.startswith(HEADER) or TAG in data
