@@ -10,7 +10,7 @@ import pytest
 from ibgw_ops.on_host import session_clock
 from tests.support.lab import Lab, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
+pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
 LIVE = {"name": "live", "mode": "live"}
 
 
