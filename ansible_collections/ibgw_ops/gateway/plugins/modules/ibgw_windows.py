@@ -24,7 +24,11 @@ import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import (  # noqa: E402
+    HostFileError,
+    differs,
+    write_atomically,
+)
 
 
 def main() -> None:
@@ -47,7 +51,7 @@ def main() -> None:
         if os.path.isdir(directory) else []
     try:
         written = [name for name, content in sorted(units.items())
-                   if _differs(os.path.join(directory, name), content.encode())]
+                   if differs(os.path.join(directory, name), content.encode(), 0, 0, 0o644)]
     except HostFileError as exc:
         module.fail_json(msg=str(exc))
     removed = [name for name in present if name not in units]
@@ -68,11 +72,6 @@ def main() -> None:
         _systemctl(module, "enable", name)
         _systemctl(module, "restart", name)
     module.exit_json(changed=True, written=written, removed=removed, started=started)
-
-
-def _differs(path: str, content: bytes) -> bool:
-    current = read(path)
-    return current is None or (current.content, current.owner, current.group, current.mode) != (content, 0, 0, 0o644)
 
 
 def _running(module: AnsibleModule, timer: str) -> bool:
