@@ -20,12 +20,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 # Everything a changed host would show, in one round trip: the gateways' files (mode, owner, size, mtime and
 # content), the containers, and the units (the API firewall, the dead-man switch and watchdog timers; not the
-# watchdog's tick, which runs and ends every interval).
+# watchdog's tick, which runs and ends every interval; name, load and active state only, since a timer's sub-state and
+# the column widths change on their own).
 SNAPSHOT = (
     "find /opt/ibgw -printf '%p %m %U %s %T@\\n' | sort; "
     "find /opt/ibgw -type f -exec sha256sum {} + | sort; "
     "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' | sort; "
-    "systemctl list-units --all --no-legend 'ibgw-*' | grep -v 'ibgw-watchdog@.*[.]service'; true"
+    "systemctl list-units --all --no-legend --plain 'ibgw-*' | grep -v 'ibgw-watchdog@.*[.]service' "
+    "| awk '{print $1, $2, $3}'; true"
 )
 TMP = "{tmp}"
 DAYS = "mon, tue, wed, thu, fri, sat, sun"
@@ -221,7 +223,7 @@ CASES = [
          "must be a Secret Manager version name, projects/<project id or number>/secrets/<secret id>/versions/",
          host_vars={"ib_gateway_credentials_file": f"{TMP}/bad-secret-credentials.yml"}),
     case("credentials-file-not-yaml", "deploy", "ib_gateway_credentials_file: '{tmp}/broken-credentials.yml' cannot "
-         "be read as YAML", "ANSIBLE_VAULT_PASSWORD_FILE",
+         "be read as YAML", "holding ib_gateway_credentials",
          host_vars={"ib_gateway_credentials_file": f"{TMP}/broken-credentials.yml"}),
     case("credentials-vault-without-password", "deploy", "ib_gateway_credentials_file: '{tmp}/vault-credentials.yml'",
          ("is vault-encrypted and no vault password was given", "ANSIBLE_VAULT_PASSWORD_FILE="),

@@ -101,7 +101,9 @@ def test_live_restarts_softly_and_a_hard_restart_needs_the_flags(ops, abandoned)
 def test_the_dead_man_switch_stops_paper_when_the_controller_was_killed(ops, abandoned):
     stopped = wait_for("paper stopped by the dead-man switch", lambda: ops.container_state("paper") == "exited",
                        LIFETIME + 60 - (time.monotonic() - abandoned))
-    assert LIFETIME - 1 <= stopped - abandoned <= LIFETIME + 60, "the timer, armed at paper's start, fired"
+    assert LIFETIME - 1 <= stopped - abandoned <= LIFETIME + 60, (
+        "the timer, armed at paper's start, fired: "
+        + ops.ssh("journalctl -o short-precise -u 'ibgw-deadman-paper*' -u 'ibgw-watchdog@paper*' | tail -40"))
     assert "IBC: Login has completed: exiting via [File, Close] menu" in ops.ssh("docker logs ibgw-paper 2>&1"), (
         "a tidy stop: IBC's STOP")
     assert ops.deadman_timers() == ""

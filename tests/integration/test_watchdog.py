@@ -43,7 +43,9 @@ def receiver(deployed: Lab) -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def watched(deployed: Lab, receiver: Receiver) -> Iterator[Lab]:
-    """The roles VM with the watchdog every few seconds, alerting the receiver; every gateway stopped."""
+    """The roles VM with the watchdog every few seconds, alerting the receiver; every gateway stopped. What the
+    default watchdog of earlier modules remembered (live's sign-in already reported due) is forgotten first."""
+    deployed.ssh("systemctl stop 'ibgw-watchdog@*.timer'; rm -rf /var/lib/ibgw-ops/watchdog")
     deployed.use_settings(settings(receiver, INSTANCES))
     yield deployed
     deployed.cli("down", "all", check=False)
