@@ -25,6 +25,8 @@ LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
 # live's disconnect lasts this long (the stand-in's reconnect delay): several ticks, well inside the grace.
 RECONNECT = 8
 GRACE = 40
+# The watchdog's memory of each instance's last state on the VM (the role's vars/main.yml: watchdog state_file).
+STATE = "/var/lib/ibgw-ops/watchdog"
 INSTANCES = [
     {"name": "live", "mode": "live", "extra_env": {"STANDIN_RECONNECT_DELAY": str(RECONNECT)}},
     {"name": "paper", "mode": "paper"},
@@ -45,11 +47,11 @@ def receiver(deployed: Lab) -> Iterator[Receiver]:
 def watched(deployed: Lab, receiver: Receiver) -> Iterator[Lab]:
     """The roles VM with the watchdog every few seconds, alerting the receiver; every gateway stopped. What the
     default watchdog of earlier modules remembered (live's sign-in already reported due) is forgotten first."""
-    deployed.ssh("systemctl stop 'ibgw-watchdog@*.timer'; rm -rf /var/lib/ibgw-ops/watchdog")
+    deployed.ssh(f"systemctl stop 'ibgw-watchdog@*.timer'; rm -rf {STATE}")
     deployed.use_settings(settings(receiver, INSTANCES))
     yield deployed
     deployed.cli("down", "all", check=False)
-    deployed.ssh("docker rm -f ibgw-hung; rm -rf /opt/ibgw/hung /var/lib/ibgw-ops/watchdog >/dev/null")
+    deployed.ssh(f"docker rm -f ibgw-hung; rm -rf /opt/ibgw/hung {STATE} >/dev/null")
     deployed.use_settings(None)
 
 
@@ -134,7 +136,7 @@ def test_a_disconnect_shorter_than_the_grace_alerts_nothing(watched, receiver):
     watched.ssh(LOGIN_ELSEWHERE.format(container="ibgw-live"))
 
     def disconnected_seen() -> bool:
-        state = json.loads(watched.ssh("cat /var/lib/ibgw-ops/watchdog/live.json"))
+        state = json.loads(watched.ssh(f"cat {STATE}/live.json"))
         return bool(state["disconnected_since"])
 
     wait_for("the watchdog to see the disconnect", disconnected_seen, RECONNECT + 2 * INTERVAL, 0.5)
