@@ -21,7 +21,6 @@ import yaml
 from benchmarks.provision import provision_vs_critical_path
 from benchmarks.timing import Result, Sample, table, timed
 from ibgw_ops.on_host import tws_probe
-from ibgw_ops.paths import COLLECTION
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "ibgw-bench"
@@ -44,7 +43,7 @@ def ibgw(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def playbook(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / COLLECTION / "playbooks" / name), *args,
+    return run(str(BIN / "ansible-playbook"), "-i", str(INVENTORY), str(ROOT / "playbooks" / name), *args,
                env={**ENV, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")})
 
 

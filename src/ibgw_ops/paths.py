@@ -8,8 +8,9 @@ from importlib import resources
 from pathlib import Path
 
 STATE_DIR_ENV = "IBGW_OPS_STATE_DIR"
-# The collection ibgw_ops.gateway, relative to data_dir(): ansible.cfg there puts it on the collections path.
-COLLECTION = Path("ansible_collections", "ibgw_ops", "gateway")
+# The collection ibgw_ops.gateway, relative to data_dir(), where ansible.cfg puts it on the collections path: in a
+# checkout a link to the repository root (which is the collection), in the wheel the collection's files.
+COLLECTION = Path("collections", "ansible_collections", "ibgw_ops", "gateway")
 
 
 def state_dir() -> Path:

@@ -12,8 +12,8 @@ from tests.support.lab import Lab
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
 
-def statuses(lab: Lab, target: str = "all") -> dict[str, dict]:
-    result = lab.playbook("status.yml", "-e", f"ib_gateway_target={target}")
+def statuses(lab: Lab, target: str = "all", playbook: str = "status.yml") -> dict[str, dict]:
+    result = lab.playbook(playbook, "-e", f"ib_gateway_target={target}")
     assert result.returncode == 0, result.stdout
     found = {}
     for block in re.findall(r'"ibgw_status": (\{.*?\n {8}\})', result.stdout, re.DOTALL):
@@ -64,3 +64,11 @@ def test_logs_and_an_unknown_target(deployed):
     bad = deployed.playbook("start.yml", "-e", "ib_gateway_target=demo")
     assert bad.returncode != 0
     assert "ib_gateway_target: 'demo' matches no instance (allowed: all, live, paper)" in bad.stdout
+
+
+def test_the_checkout_runs_a_playbook_by_its_path_and_by_its_fqcn_alike(deployed):
+    by_path = statuses(deployed)
+    by_fqcn = statuses(deployed, playbook="ibgw_ops.gateway.status")
+    assert set(by_path) == set(by_fqcn) == {"live", "paper"}
+    assert {name: row["container"] for name, row in by_path.items()} == \
+        {name: row["container"] for name, row in by_fqcn.items()}

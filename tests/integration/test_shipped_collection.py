@@ -10,7 +10,7 @@ import pytest
 
 from ibgw_ops.paths import ansible_command
 from tests.support.lab import Lab
-from tests.support.layout import COLLECTION_DIR
+from tests.support.layout import COLLECTION_DIR, COLLECTIONS_PATH
 
 pytestmark = [pytest.mark.integration, pytest.mark.configured_vm]
 
@@ -41,7 +41,7 @@ def test_the_installed_collection_configures_and_runs_the_lab(deployed, installe
     where = subprocess.run([ansible_command("ansible-galaxy"), "collection", "list", "ibgw_ops.gateway"],
                            cwd=installed, env={**deployed.env, "ANSIBLE_CONFIG": str(installed / "ansible.cfg")},
                            capture_output=True, text=True, check=False)
-    assert str(installed / "collections") in where.stdout and str(COLLECTION_DIR.parents[2]) not in where.stdout
+    assert str(installed / "collections") in where.stdout and str(COLLECTIONS_PATH) not in where.stdout
     site = run(deployed, installed, "ibgw_ops.gateway.site")
     assert site.returncode == 0, site.stdout + site.stderr
     # The VM was configured from the checkout: the same files from the artifact change nothing.

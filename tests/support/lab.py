@@ -45,8 +45,10 @@ class Lab:
         return result
 
     def playbook(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run a playbook with plain ansible-playbook, as an SRE would."""
-        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory), str(PLAYBOOKS / name), *args]
+        """Run a playbook with plain ansible-playbook from the checkout, as an SRE would: a file of playbooks/
+        (``status.yml``) by its path, or the collection's playbook by its FQCN (``ibgw_ops.gateway.status``)."""
+        playbook = str(PLAYBOOKS / name) if name.endswith(".yml") else name
+        command = [ansible_command("ansible-playbook"), "-i", str(self.inventory), playbook, *args]
         return subprocess.run(command, cwd=ROOT, env={**self.env, "ANSIBLE_HOST_KEY_CHECKING": "True"},
                               capture_output=True, text=True, check=False, timeout=900)
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from ibgw_ops.paths import COLLECTION
 
 ROOT = Path(__file__).parents[2]
-COLLECTION_DIR = ROOT / COLLECTION
+# The repository root is the collection (COLLECTION under it is a link back to the root).
+COLLECTION_DIR = ROOT
+# The checkout's entry on ansible.cfg's collections path.
+COLLECTIONS_PATH = ROOT / COLLECTION.parts[0]
 ROLES = COLLECTION_DIR / "roles"
 PLAYBOOKS = COLLECTION_DIR / "playbooks"
 MODULES = COLLECTION_DIR / "plugins" / "modules"
@@ -15,7 +18,7 @@ MODULE_UTILS = COLLECTION_DIR / "plugins" / "module_utils"
 FILTERS = COLLECTION_DIR / "plugins" / "filter"
 ON_HOST = ROOT / "src" / "ibgw_ops" / "on_host"
 # How the collection's modules import the VM-side code.
-MODULE_UTILS_PACKAGE = ".".join((*COLLECTION.parts, "plugins", "module_utils"))
+MODULE_UTILS_PACKAGE = ".".join((*COLLECTION.parts[1:], "plugins", "module_utils"))
 
 
 def on_host_sources() -> dict[str, bytes]:

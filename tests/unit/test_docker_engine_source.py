@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ibgw_ops.paths import ansible_command
-from tests.support.layout import ROOT
+from tests.support.layout import COLLECTIONS_PATH
 
 
 def choose(tmp_path: Path, distribution: str, major: str, source: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +27,7 @@ def choose(tmp_path: Path, distribution: str, major: str, source: str) -> subpro
     playbook = tmp_path / "choose.yml"
     playbook.write_text(yaml.safe_dump(play))
     return subprocess.run([ansible_command("ansible-playbook"), "-i", "localhost,", str(playbook)],
-                          env={"ANSIBLE_COLLECTIONS_PATH": str(ROOT), "PATH": "/usr/bin:/bin",
+                          env={"ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH), "PATH": "/usr/bin:/bin",
                                "ANSIBLE_LOCALHOST_WARNING": "False"},
                           capture_output=True, text=True, check=False, timeout=120)
 

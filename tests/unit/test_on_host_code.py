@@ -1,4 +1,5 @@
-"""The VM-side code exists once (src/ibgw_ops/on_host), stays standard library only, and is what the modules import."""
+"""The VM-side code exists once (the collection's plugins/module_utils), stays standard library only, and is what the
+modules import and the controller imports as ibgw_ops.on_host."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_each_module_util_is_a_link_to_its_on_host_file_and_nothing_else():
-    links = sorted(MODULE_UTILS.iterdir())
-    assert [link.name for link in links] == sorted(on_host_sources())
+def test_each_on_host_file_is_a_link_to_its_module_util_and_nothing_else():
+    links = sorted(path for path in ON_HOST.iterdir() if path.name != "__init__.py")
+    assert [link.name for link in links] == sorted(path.name for path in MODULE_UTILS.iterdir())
     for link in links:
         assert link.is_symlink(), f"{link} must be a symlink (one copy in git)"
-        assert link.resolve() == (ON_HOST / link.name).resolve()
+        assert link.resolve() == (MODULE_UTILS / link.name).resolve()
+        assert not (MODULE_UTILS / link.name).is_symlink(), "the collection's artifact carries module_utils as files"
 
 
 @pytest.mark.parametrize("name", sorted(on_host_sources()))

@@ -16,19 +16,34 @@ from tests.support.layout import COLLECTION_DIR, on_host_sources
 ROOT = Path(__file__).parents[2]
 
 
-def test_wheel_carries_ansible_content_and_the_standin(tmp_path):
+# The collection's content: these top-level folders and files of the checkout, and nothing else of it.
+COLLECTION_CONTENT = ("roles/", "playbooks/", "plugins/", "meta/", "README.md", "LICENSE", "CHANGELOG.md")
+
+
+def collection_in_git() -> list[str]:
+    """The checkout's tracked files that the collection carries (galaxy.yml becomes MANIFEST.json)."""
+    in_git = subprocess.run(["git", "ls-files", "-z"], cwd=COLLECTION_DIR, capture_output=True, check=True)
+    return sorted(name for name in in_git.stdout.decode().split("\0") if name.startswith(COLLECTION_CONTENT))
+
+
+def wheel_files(tmp_path: Path) -> dict[str, bytes]:
     wheel = next(WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"]))
-    names = zipfile.ZipFile(wheel).namelist()
+    with zipfile.ZipFile(wheel) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_wheel_carries_ansible_content_and_the_standin(tmp_path):
+    files = wheel_files(tmp_path)
+    names = list(files)
     collection = f"ibgw_ops/data/{COLLECTION.as_posix()}"
     for expected in (f"{collection}/playbooks/", f"{collection}/roles/", f"{collection}/plugins/modules/",
                      f"{collection}/galaxy.yml", "ibgw_ops/data/ansible.cfg", "ibgw_ops/data/inventory/lab/",
                      "ibgw_ops/lab/standin/Dockerfile", "ibgw_ops/lab/standin/gateway.py"):
         assert any(name.startswith(expected) for name in names), expected
     assert not [n for n in names if "__pycache__" in n or "/secrets/" in n or n.endswith(".pyc")]
-    # The VM's module_utils are the on_host files themselves, byte for byte (symlinks in the checkout).
-    with zipfile.ZipFile(wheel) as archive:
-        shipped = {Path(n).name: archive.read(n) for n in names if n.startswith(f"{collection}/plugins/module_utils/")}
-    assert shipped == on_host_sources()
+    # The controller's on_host modules are the module_utils files themselves, byte for byte (links in the checkout).
+    assert {Path(n).name: data for n, data in files.items()
+            if n.startswith("ibgw_ops/on_host/") and not n.endswith("__init__.py")} == on_host_sources()
 
 
 def test_image_tags_follow_their_recipes():
@@ -48,10 +63,14 @@ def test_the_collection_artifact_holds_the_checkout_s_files_byte_for_byte(tmp_pa
         assert not [name for name, m in members.items() if not m.isfile()], "links must arrive as files"
         shipped = {name: artifact.extractfile(m).read() for name, m in members.items()  # type: ignore[union-attr]
                    if name not in ("MANIFEST.json", "FILES.json")}
-    in_git = subprocess.run(["git", "ls-files", "-z", "."], cwd=COLLECTION_DIR, capture_output=True, check=True)
-    # galaxy.yml becomes MANIFEST.json; every other file in git arrives as it is.
-    tracked = sorted(name for name in in_git.stdout.decode().split("\0") if name and name != "galaxy.yml")
+    # Every collection file in git arrives as it is, and nothing of the controller, its tests or tooling.
+    tracked = collection_in_git()
     assert sorted(shipped) == tracked
     assert shipped == {name: (COLLECTION_DIR / name).read_bytes() for name in tracked}
     assert {Path(name).name: data for name, data in shipped.items()
             if name.startswith("plugins/module_utils/")} == on_host_sources()
+    # The wheel carries the same collection, file for file.
+    prefix = f"ibgw_ops/data/{COLLECTION.as_posix()}/"
+    in_wheel = {name.removeprefix(prefix): data for name, data in wheel_files(tmp_path).items()
+                if name.startswith(prefix)}
+    assert in_wheel == {**shipped, "galaxy.yml": (COLLECTION_DIR / "galaxy.yml").read_bytes()}

@@ -14,6 +14,7 @@ from ibgw_ops import lifecycle, status_report
 from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import (
     add_force,
+    add_restart,
     add_target,
     add_timeout,
     announce_ready,
@@ -44,11 +45,7 @@ def register(verbs: Any) -> None:
 
     parser = verbs.add_parser("restart", help=restart.__doc__, description=restart.__doc__, parents=[parent])
     add_target(parser, required=True)
-    add_timeout(parser)
-    parser.add_argument("--hard", action="store_true",
-                        help="recreate the containers, live ones too (a live login then needs 2FA); asks first")
-    parser.add_argument("--yes", action="store_true", help="do not ask before a hard restart")
-    add_force(parser)
+    add_restart(parser, "recreate the containers, live ones too (a live login then needs 2FA); asks first")
     parser.set_defaults(handler=restart)
 
     parser = verbs.add_parser("status", help=status.__doc__, description=status.__doc__, parents=[parent])

@@ -71,6 +71,14 @@ def add_force(parser: argparse.ArgumentParser) -> None:
                         help="act on live gateways even inside the protected window (ib_gateway_protected_window)")
 
 
+def add_restart(parser: argparse.ArgumentParser, hard_help: str) -> None:
+    """A restart's options: ``--timeout``, ``--hard`` (asks first, or ``--yes``) and ``--force``."""
+    add_timeout(parser)
+    parser.add_argument("--hard", action="store_true", help=hard_help)
+    parser.add_argument("--yes", action="store_true", help="do not ask before a hard restart")
+    add_force(parser)
+
+
 def confirm(args: argparse.Namespace, what: str, prompt: str, answer: str) -> None:
     """Go on with ``--yes``, or when the operator types ``answer`` at a terminal; otherwise exit 2, nothing done."""
     if args.yes:

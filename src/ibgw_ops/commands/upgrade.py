@@ -16,9 +16,8 @@ from typing import Any
 from ibgw_ops import image_setting, inventory, lifecycle
 from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.commands.options import (
-    add_force,
+    add_restart,
     add_target,
-    add_timeout,
     announce_ready,
     confirm,
     open_runner,
@@ -49,11 +48,7 @@ def register(verbs: Any) -> None:
 def _add_now(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--now", action="store_true",
                         help="restart the gateways at once instead of at their next start (live needs --hard)")
-    parser.add_argument("--hard", action="store_true",
-                        help="with --now: recreate live gateways too (a live login then needs 2FA); asks first")
-    parser.add_argument("--yes", action="store_true", help="do not ask before a hard restart")
-    add_timeout(parser)
-    add_force(parser)
+    add_restart(parser, "with --now: recreate live gateways too (a live login then needs 2FA); asks first")
 
 
 def upgrade(args: argparse.Namespace) -> int:

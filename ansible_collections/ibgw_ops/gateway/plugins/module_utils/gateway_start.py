@@ -1,1 +1,0 @@
-../../../../../src/ibgw_ops/on_host/gateway_start.py

@@ -1,1 +1,0 @@
-../../../../../src/ibgw_ops/on_host/host_files.py

@@ -1,0 +1,244 @@
+"""Bring one gateway up and wait until its API answers: the one start of the modules and of the timers on the VM.
+
+The ``ibgw_gateway_up`` module runs it for ``up``, ``paper-up`` and the sign-in; a paper window's timer runs it on the
+VM as ``python3 -m ibgw_on_host.gateway_start SETTINGS --until HH:MM``. Both read the instance's start settings
+(``start.json``, written by deploy; no secret in it), so a window's start is the same path as ``paper-up``: the lock,
+the dead-man switch, the recreate with the restart policy held at "no", the readiness wait that stops at IBC's first
+"Login failed" (IBC would try the same password again) or when the session is left to another login.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any, NoReturn
+
+from . import alert, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+
+RunCommand = Callable[..., tuple[int, str, str]]
+# What a failed start's reason raises as an alert (the role's ib_gateway_failures says the same for its runs).
+ALERTS = {"session_taken": "session_taken", "login_failed": "login_failed", "twofa_pending": "2fa_needed"}
+
+# How Docker and compose say that an image is not there (start never pulls: --pull never).
+MISSING_IMAGE = re.compile(r"no such image|image .* not found|pull access denied", re.IGNORECASE)
+# How long IBC's RESTART keeps the old session (RestartTask: the next minute, or the one after from second 58).
+RESTART_LEAD = 62.0
+
+
+class StartFailed(Exception):
+    """The start failed: its message and the fields the caller reports (reason, log_tail, the probe's verdict)."""
+
+    def __init__(self, msg: str, **fields: Any) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.fields = fields
+
+
+class Host:
+    """What a start needs from where it runs: its settings and a way to run commands."""
+
+    def __init__(self, params: Mapping[str, Any], run: RunCommand) -> None:
+        self.params = params
+        self.run = run
+
+    def fail(self, msg: str, **fields: Any) -> NoReturn:
+        """Give up: the caller reports ``msg`` and ``fields``."""
+        raise StartFailed(msg, **fields)
+
+
+def start(params: Mapping[str, Any], run: RunCommand) -> dict[str, Any]:
+    """Lock, arm the dead-man switch, start unless running, then wait; the outcome, or StartFailed."""
+    host = Host(params, run)
+    if not os.path.isfile(params["compose_file"]):
+        host.fail(f"{params['compose_file']} is missing: the gateway is not deployed on this host; apply "
+                  "playbooks/site.yml first.", deployed=False)
+    with open(params["lock_file"], "a") as lock:
+        _lock(host, lock)
+        if params["deadman_seconds"] > 0:
+            _arm_deadman(host)
+        return _up(host)
+
+
+def _up(host: Host) -> dict[str, Any]:
+    """Start or soft-restart, then wait while following the log: IBC's lines end the wait before the probe can."""
+    params = host.params
+    container = params["container"]
+    soft = params["soft_restart"]
+    running = _container_state(host, container)[0] == "running"
+    since = time.time()
+    if soft:
+        _soft_restart(host, running)
+    started = False if running else _start(host)
+    first = _container_state(host, container)
+    timeout = params["wait"] + (RESTART_LEAD if soft else 0.0)
+    deadline = time.monotonic() + timeout
+    watch = gateway_log.Watch()
+    # A gateway left running is judged by its whole log; a started or restarted one by what it wrote since.
+    with gateway_log.follow(container, since if started or soft else None) as log:
+
+        def still_starting() -> bool:
+            watch.feed(log.read())
+            return (watch.reason not in gateway_log.FINAL and first[0] == "running"
+                    and _container_state(host, container) == first)
+
+        # The old session answers until IBC restarts: only a login after RESTART is the new session's.
+        while soft and not watch.logged_in and time.monotonic() < deadline and still_starting():
+            time.sleep(params["interval"])
+        if soft and not watch.logged_in:
+            result = tws_probe.probe(params["host"], params["port"], client_id=params["client_id"])
+        else:
+            result = tws_probe.wait_until_ready(params["host"], params["port"], client_id=params["client_id"],
+                                      timeout=deadline - time.monotonic(), interval=params["interval"],
+                                      still_starting=still_starting)
+        watch.feed(log.read())
+    if watch.reason == gateway_log.LOGIN_FAILED:
+        # IBC relaunches itself in the container and tries the same password again as soon as its login dialog
+        # is back: stop it now, not after the round trip to the caller's tidy stop (nothing is logged in).
+        host.run(["docker", "stop", "--time", "10", container])
+    last = _container_state(host, container)
+    ready = result.ready and (watch.logged_in or not soft)
+    outcome = {**result.as_dict(), "ready": ready, "started": started, "restarted": soft,
+               "restart_pending": os.path.exists(params["pending_marker"]), "container_state": " ".join(last),
+               "container_changed": last != first}
+    if not ready:
+        if watch.reason in gateway_log.FINAL:
+            what = watch.explain()
+        elif outcome["container_changed"] or first[0] != "running":
+            what = f"container {container} stopped or restarted while starting ({outcome['container_state']})"
+        elif soft and not watch.logged_in:
+            what = f"IBC logged no new login within {timeout:g} s of RESTART"
+        else:
+            what = f"not ready within {timeout:g} s"
+        host.fail(f"{what}: {result.state} ({result.description})", reason=watch.reason or "not_ready",
+                  log_tail=list(watch.quoted), changed=started or soft, **outcome)
+    if started:
+        _settle(host, outcome)
+    return {"changed": started or soft, **outcome}
+
+
+def _settle(host: Host, outcome: dict[str, Any]) -> None:
+    """A fresh start that became ready: its sign-in time (live), then the instance's own restart policy."""
+    params = host.params
+    if params["signin_record"]:
+        _write_signin_record(params["signin_record"])
+    if params["restart_policy"] != "no":
+        rc, out, err = host.run(["docker", "update", "--restart", params["restart_policy"], params["container"]])
+        if rc != 0:
+            host.fail(f"docker update --restart {params['restart_policy']} failed: {err.strip() or out.strip()}",
+                      reason="failed", changed=True, **outcome)
+
+
+def _lock(host: Host, lock: IO[str]) -> None:
+    deadline = time.monotonic() + host.params["lock_timeout"]
+    while True:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                host.fail(f"another start or stop of {host.params['container']} held the lock "
+                          f"{host.params['lock_file']} for {host.params['lock_timeout']:g} s")
+            time.sleep(0.2)
+
+
+def _arm_deadman(host: Host) -> None:
+    """(Re)arm the transient timer; --collect removes its units once they have run, whatever the outcome."""
+    params = host.params
+    unit = params["deadman_unit"]
+    host.run(["systemctl", "stop", f"{unit}.timer"])
+    host.run(["systemctl", "reset-failed", f"{unit}.timer", f"{unit}.service"])
+    argv = ["systemd-run", "--collect", f"--unit={unit}", f"--on-active={params['deadman_seconds']}s",
+            "--timer-property=AccuracySec=1s", f"--description=ibgw-ops dead-man switch for {params['container']}",
+            params["stop_command"]]
+    rc, out, err = host.run(argv)
+    if rc != 0:
+        host.fail(f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc)
+
+
+def _soft_restart(host: Host, running: bool) -> None:
+    """IBC RESTART through its command server; the gateway restarts itself within RESTART_LEAD seconds."""
+    params = host.params
+    if not running:
+        host.fail(f"{params['container']} is not running: a soft restart continues a running session; start it "
+                  "(a live login needs 2FA: ibgw-ops live-signin)", reason="failed")
+    took, said = ibc_command.send(params["container"], "RESTART", params["command_port"], host.run)
+    if not took:
+        host.fail(f"IBC's command server did not accept RESTART: {said}", reason="failed", changed=False)
+
+
+def _start(host: Host) -> bool:
+    params = host.params
+    gateway_container.keep_previous(host.run, params["container"], params["previous_log"],
+                                    params["previous_state"], params["previous_lines"])
+    for argv in (params["compose"] + ["create", "--force-recreate", "--no-build", "--pull", "never"],
+                 ["docker", "update", "--restart", "no", params["container"]],
+                 ["docker", "start", params["container"]]):
+        rc, out, err = host.run(argv)
+        if rc != 0 and MISSING_IMAGE.search(err + out):
+            host.fail(f"image {params['image']} is not on this host, and a start never pulls: run deploy "
+                      "(playbooks/site.yml), which pulls it or loads ib_gateway_image_archive", rc=rc, reason="failed")
+        if rc != 0:
+            host.fail(f"{' '.join(argv)} failed: {err.strip() or out.strip()}", rc=rc, changed=True, reason="failed")
+    if os.path.exists(params["pending_marker"]):
+        os.remove(params["pending_marker"])
+    return True
+
+
+def _write_signin_record(path: str) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as record:
+        record.write(datetime.now(UTC).isoformat(timespec="seconds") + "\n")
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
+def _container_state(host: Host, name: str) -> tuple[str, str]:
+    """(status, restart count) of a container; ("absent", "") when there is none."""
+    rc, out, _ = host.run(["docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}}", name])
+    if rc != 0:
+        return ("absent", "")
+    status, _, restarts = out.strip().partition(" ")
+    return (status, restarts)
+
+
+def _run(argv: Sequence[str]) -> tuple[int, str, str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def main(argv: Sequence[str]) -> int:
+    """A window's start on the VM: start and wait; on failure stop again (paper must not hold the login), alert."""
+    parser = argparse.ArgumentParser(prog="python3 -m ibgw_on_host.gateway_start")
+    parser.add_argument("settings", help="the instance's start.json")
+    parser.add_argument("--until", metavar="HH:MM", help="arm the dead-man switch until then (the window's end)")
+    parser.add_argument("--time-zone", default="UTC", help="the zone of --until")
+    args = parser.parse_args(argv)
+    with open(args.settings) as settings:
+        params = json.load(settings)
+    if args.until:
+        now = datetime.now(UTC)
+        end = session_clock.next_daily(now, session_clock.clock(args.until), session_clock.zone(args.time_zone))
+        params["deadman_seconds"] = int((end - now).total_seconds()) + 1
+    instance = params["container"].removeprefix("ibgw-")
+    try:
+        outcome = start(params, _run)
+    except StartFailed as failed:
+        _run([params["stop_command"]])
+        kind = ALERTS.get(str(failed.fields.get("reason")), "not_ready")
+        alert.emit([alert.Alert(kind, instance, f"a window's start failed: {failed.msg}", host=params["alert_host"])],
+                   params["webhook_file"], float(params["webhook_timeout"]), "ibgw-window")
+        return 1
+    print(f"ready: {instance} on {params['host']}:{params['port']} (accounts {','.join(outcome['accounts']) or '-'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,79 @@
+"""Files the role owns on the host, compared and replaced the same way by every module that writes one.
+
+A file is read without following a symlink and must be a regular file; a new version goes into a temporary file in
+the same directory, owned and with its final mode before any byte is written, and is renamed over the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import stat
+import tempfile
+from typing import NamedTuple
+
+MAX_SIZE = 1 << 20  # every file the role writes is far smaller
+
+
+class HostFileError(Exception):
+    """A file that cannot be read or written; the message names the path, never its content."""
+
+
+class Current(NamedTuple):
+    """What a file holds now."""
+
+    content: bytes
+    owner: int
+    group: int
+    mode: int
+
+
+def read(path: str) -> Current | None:
+    """The file's content and metadata, None when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HostFileError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise HostFileError(f"{path} is not a regular file")
+        return Current(handle.read(MAX_SIZE), info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+
+
+def differs(path: str, content: bytes, owner: int, group: int, mode: int) -> bool:
+    """True when the file is missing or its content, owner, group or mode differ (compared in constant time)."""
+    current = read(path)
+    return current is None or not (
+        (current.owner, current.group, current.mode) == (owner, group, mode)
+        and hmac.compare_digest(current.content, content))
+
+
+def write_atomically(path: str, content: bytes, owner: int, group: int, mode: int) -> None:
+    """Replace the file in one rename, then make the rename durable."""
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    except OSError as exc:
+        raise HostFileError(f"cannot create a file in {directory}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchown(handle.fileno(), owner, group)
+            os.fchmod(handle.fileno(), mode)
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise HostFileError(f"cannot write {path}: {exc.strerror}") from None
+    with contextlib.suppress(OSError):
+        directory_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(directory_fd)
+        finally:
+            os.close(directory_fd)

@@ -1,0 +1,290 @@
+"""The watchdog on the VM: each tick looks at one gateway that should be up and alerts once per change of state.
+
+systemd runs it every ``ib_gateway_watchdog_interval`` seconds (``ibgw-watchdog-<instance>.timer``) as
+``python3 -m ibgw_on_host.watchdog <instance dir>/watchdog.json``, so a dead API is seen with no controller awake.
+A gateway should be up when its container started after the last tidy stop (the stop script touches
+``operator-stopped``; every start recreates or starts the container, so its StartedAt is later). A start or stop in
+progress holds the instance's lock: that tick is skipped, so a login's wait never counts as "not ready".
+
+Conditions (``decide``): the container exited (``container_exited``, or ``session_taken`` when IBC's log says so),
+the handshake unanswered (``not_ready``) or answered without nextValidId (``api_hung``) for N ticks in a row,
+disconnected from IBKR (1100/2110) for longer than the grace (IBKR's nightly maintenance stays quiet), ready again
+(``recovered``). Only a change of the reported condition alerts; the state between ticks is a small JSON file. For
+live, ``calendar`` adds ``signin_due`` and ``session_expiring`` from the weekly sign-in schedule.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+from .alert import Alert, emit
+
+READY = "ready"
+IDLE = "idle"
+CONTAINER_EXITED = "container_exited"
+SESSION_TAKEN = "session_taken"
+NOT_READY = "not_ready"
+API_HUNG = "api_hung"
+DISCONNECTED = "disconnected"
+RECOVERED = "recovered"
+SIGNIN_DUE = "signin_due"
+SESSION_EXPIRING = "session_expiring"
+PROBLEMS = frozenset({CONTAINER_EXITED, SESSION_TAKEN, NOT_READY, API_HUNG, DISCONNECTED})
+# At most one soft restart an hour; after one, IBC's RESTART takes up to 62 s and the new login some more: the
+# conditions it passes through meanwhile are not reported.
+SOFT_RESTART_EVERY = timedelta(hours=1)
+SOFT_RESTART_QUIET = timedelta(seconds=150)
+PROBE_TIMEOUT = 4.0
+COMMAND_TIMEOUT = 20
+
+Run = Callable[[list[str]], tuple[int, str, str]]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What one tick saw of the gateway."""
+
+    expected: bool
+    condition: str
+    detail: str = ""
+    container_id: str = ""
+    restart_count: int = 0
+    finished_at: datetime | None = None
+
+
+@dataclass
+class State:
+    """What the watchdog keeps between ticks (JSON; times as ISO strings)."""
+
+    since: str = ""
+    reported: str = IDLE
+    unready: int = 0
+    disconnected_since: str = ""
+    container_id: str = ""
+    restart_count: int = 0
+    soft_restart_at: str = ""
+    quiet_until: str = ""
+    signin_due_for: str = ""
+    expiring_for: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """An alert to raise: its kind and detail."""
+
+    kind: str
+    detail: str
+
+
+def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) -> tuple[State, list[Event], bool]:
+    """The next state, the alerts of this tick, and whether to soft-restart a hung API now."""
+    new = replace(state, since=state.since or now.isoformat())
+    if not seen.expected:
+        idle = replace(new, reported=IDLE, unready=0, disconnected_since="", container_id="", restart_count=0)
+        return idle, [], False
+    events = []
+    if seen.container_id and seen.container_id == state.container_id and seen.restart_count > state.restart_count:
+        events.append(Event(CONTAINER_EXITED, f"the container exited and Docker's restart policy started it again "
+                                              f"(restart count {seen.restart_count})"))
+    new = replace(new, container_id=seen.container_id, restart_count=seen.restart_count)
+    condition = seen.condition
+    new.unready = state.unready + 1 if condition in (NOT_READY, API_HUNG) else 0
+    new.disconnected_since = (state.disconnected_since or now.isoformat()) if condition == DISCONNECTED else ""
+    confirmed = condition
+    if condition in (NOT_READY, API_HUNG) and new.unready < int(settings["not_ready_ticks"]):
+        confirmed = state.reported
+    if condition == DISCONNECTED and now - _time(new.disconnected_since) < timedelta(
+            seconds=float(settings["disconnect_grace"])):
+        confirmed = state.reported
+    if condition not in (READY, CONTAINER_EXITED, SESSION_TAKEN) and state.quiet_until and now < _time(
+            state.quiet_until):
+        confirmed = state.reported
+    if (confirmed == CONTAINER_EXITED and not state.since and seen.finished_at is not None
+            and seen.finished_at < now):
+        # The first tick ever: a container that ended before the watch began is recorded, not alerted.
+        return replace(new, reported=confirmed), events, False
+    soft = confirmed == API_HUNG and bool(settings["soft_restart"]) and (
+        not state.soft_restart_at or now - _time(state.soft_restart_at) >= SOFT_RESTART_EVERY)
+    if confirmed != state.reported:
+        if confirmed in PROBLEMS:
+            events.append(Event(confirmed, seen.detail + _soft_note(settings, soft, state)))
+        elif confirmed == READY and state.reported in PROBLEMS:
+            events.append(Event(RECOVERED, f"ready again after {state.reported}: {seen.detail}"))
+    new.reported = confirmed
+    if soft:
+        new.soft_restart_at, new.quiet_until = now.isoformat(), (now + SOFT_RESTART_QUIET).isoformat()
+    return new, events, soft
+
+
+def _soft_note(settings: dict[str, Any], soft: bool, state: State) -> str:
+    if not settings["soft_restart"] or (not soft and not state.soft_restart_at):
+        return ""
+    if soft:
+        return "; soft restart through IBC RESTART (no 2FA)"
+    return f"; no soft restart: the last one was at {state.soft_restart_at} (at most one an hour)"
+
+
+def calendar(state: State, now: datetime, signed_in: datetime | None,
+             settings: dict[str, Any]) -> tuple[State, list[Event]]:
+    """Live's weekly calendar: the planned sign-in passed without one since the reset; the session about to end."""
+    schedule = settings["signin_schedule"]
+    planned = session_clock.last_weekly(now, str(schedule["day"]), session_clock.clock(schedule["time"]),
+                                        session_clock.zone(schedule["time_zone"])).astimezone(UTC)
+    reset = session_clock.last_reset(now).astimezone(UTC)
+    events = []
+    new = replace(state)
+    if planned > reset and (signed_in is None or signed_in < reset) and state.signin_due_for != planned.isoformat():
+        new.signin_due_for = planned.isoformat()
+        events.append(Event(SIGNIN_DUE, f"the weekly sign-in planned for {planned.isoformat()} has not happened "
+                                        f"since IBKR's reset at {reset.isoformat()}: run ibgw-ops live-signin"))
+    before = float(settings["session_expiring_before"])
+    if signed_in is not None and before > 0:
+        until = session_clock.good_until(signed_in).astimezone(UTC)
+        if until - timedelta(seconds=before) <= now < until and state.expiring_for != until.isoformat():
+            new.expiring_for = until.isoformat()
+            events.append(Event(SESSION_EXPIRING, f"the session signed in at {signed_in.isoformat()} is good until "
+                                                  f"{until.isoformat()}: plan the next sign-in"))
+    return new, events
+
+
+def observe(settings: dict[str, Any], run: Run) -> Seen | None:
+    """Inspect the container and, when it should be up and runs, probe its API; read IBC's log when not ready.
+
+    None when nothing can be told: the probe met another client on its client id (a status or a start's probe).
+    """
+    found = gateway_container.inspect(run, "docker", settings["container"])
+    started = _docker_time(found["started_at"])
+    try:
+        stopped: float | None = os.stat(settings["stopped_marker"]).st_mtime
+    except FileNotFoundError:
+        stopped = None
+    expected = started is not None and (stopped is None or started.timestamp() > stopped)
+    common = {"expected": expected, "container_id": found["id"], "restart_count": found["restart_count"],
+              "finished_at": _docker_time(found["finished_at"])}
+    if not expected:
+        return Seen(condition=IDLE, **common)
+    if not found["running"]:
+        reason, _ = gateway_log.read_container(run, settings["container"])
+        if reason == gateway_log.SESSION_TAKEN:
+            return Seen(condition=SESSION_TAKEN, detail=f"the session went to another login; the container exited "
+                                                        f"(exit code {found['exit_code']})", **common)
+        oom = ", OOMKilled: the Java heap or the VM's memory is too small" if found["oom_killed"] else ""
+        return Seen(condition=CONTAINER_EXITED, detail=f"container {settings['container']} exited (exit code "
+                                                       f"{found['exit_code']}{oom})", **common)
+    result = tws_probe.probe(settings["probe_host"], int(settings["port"]), client_id=int(settings["client_id"]),
+                             timeout=PROBE_TIMEOUT)
+    if result.state == tws_probe.CLIENT_ID_CLASH:
+        return None
+    condition = {tws_probe.READY: READY, tws_probe.HUNG: API_HUNG, tws_probe.DISCONNECTED: DISCONNECTED}.get(
+        result.state, NOT_READY)
+    detail = f"{result.state} ({result.description})"
+    if condition != READY and gateway_log.read_container(run, settings["container"])[0] == gateway_log.SESSION_TAKEN:
+        return Seen(condition=SESSION_TAKEN, detail=f"the session went to another login: {detail}", **common)
+    return Seen(condition=condition, detail=detail, **common)
+
+
+def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
+    """One look at the instance under its lock (skipped while a start or stop holds it); returns the alerts."""
+    with open(settings["lock_file"], "a") as lock:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []
+        state = load(settings["state_file"])
+        seen = observe(settings, run)
+        if seen is None:
+            return []
+        state, events, soft = decide(state, seen, now, settings)
+        if soft:
+            took, said = ibc_command.send(settings["container"], "RESTART", int(settings["command_port"]), run)
+            print(f"ibgw-watchdog: {settings['instance']}: soft restart (IBC RESTART): "
+                  f"{'sent' if took else 'refused'}: {said}", flush=True)
+        if settings["mode"] == "live":
+            state, more = calendar(state, now, _signed_in(settings["signin_record"]), settings)
+            events += more
+        save(settings["state_file"], state)
+    return [Alert(event.kind, settings["instance"], event.detail, host=settings["host"],
+                  time=now.isoformat(timespec="seconds")) for event in events]
+
+
+def load(path: str) -> State:
+    """The kept state; a fresh one when there is none or it is unreadable."""
+    try:
+        with open(path) as kept:
+            found = json.load(kept)
+    except (OSError, ValueError):
+        return State()
+    known = {key: value for key, value in found.items() if key in State.__dataclass_fields__} if isinstance(
+        found, dict) else {}
+    return State(**known)
+
+
+def save(path: str, state: State) -> None:
+    """Atomically, root only."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    temporary = f"{path}.tmp"
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as target:
+        json.dump(asdict(state), target, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as source:
+            return source.read()
+    except OSError:
+        return ""
+
+
+def _signed_in(path: str) -> datetime | None:
+    text = _read(path)
+    return session_clock.parse_utc(text) if text else None
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _docker_time(text: str) -> datetime | None:
+    """Docker's RFC 3339 time with nanoseconds; None for its zero time (never started) or nothing."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, fraction = text.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=COMMAND_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, "", str(exc)
+    return done.returncode, done.stdout, done.stderr
+
+
+def main(argv: Sequence[str]) -> int:
+    """SETTINGS_FILE: one tick; exits 0 whatever it found (the alerts are the outcome), 2 for a bad settings file."""
+    if len(argv) != 1:
+        print("usage: python3 -m ibgw_on_host.watchdog SETTINGS_FILE", file=sys.stderr)
+        return 2
+    try:
+        with open(argv[0]) as source:
+            settings = json.load(source)
+    except (OSError, ValueError) as exc:
+        print(f"ibgw-watchdog: cannot read {argv[0]}: {exc}", file=sys.stderr)
+        return 2
+    alerts = tick(settings, datetime.now(UTC), _run)
+    emit(alerts, settings["webhook_file"], float(settings["webhook_timeout"]), "ibgw-watchdog")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
