@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -362,6 +363,7 @@ WATCHDOG_NUMBERS = {
     "ib_gateway_watchdog_not_ready_ticks": (1, 1000),
     "ib_gateway_disconnect_grace": (0, 86400),
     "ib_gateway_session_expiring_before": (0, 7 * 86400),
+    "ib_gateway_alert_repeat_interval": (0, 7 * 86400),
 }
 WEBHOOK = re.compile(r"^https?://[^/\s:@]+(:[0-9]{1,5})?(/\S*)?$")
 
@@ -382,11 +384,36 @@ def _watchdog_errors(watchdog: Mapping[str, Any]) -> list[str]:
     if not 0 < timeout <= 60:
         errors.append(f"ib_gateway_alert_timeout: seconds, more than 0 and at most 60 "
                       f"(got '{watchdog['ib_gateway_alert_timeout']}').")
-    hook = watchdog["ib_gateway_alert_webhook"]
-    if hook != "" and not (isinstance(hook, str) and WEBHOOK.match(hook)):
-        errors.append("ib_gateway_alert_webhook: empty, or an http(s) URL with a host, such as "
-                      "https://hooks.example.net/path (the value is not shown: a webhook URL may carry a token).")
-    return errors
+    for key in ("ib_gateway_alert_webhook", "ib_gateway_heartbeat_url"):
+        url = watchdog[key]
+        if url != "" and not (isinstance(url, str) and WEBHOOK.match(url)):
+            errors.append(f"{key}: empty, or an http(s) URL with a host, such as https://hooks.example.net/path "
+                          "(the value is not shown: the URL may carry a token).")
+    return errors + _apprise_errors(watchdog["ib_gateway_alert_urls"])
+
+
+def _apprise_errors(urls: Any) -> list[str]:
+    """Each Apprise URL must be one Apprise (on the controller) can use; a bad one is named by its position only."""
+    if not isinstance(urls, list):
+        return ["ib_gateway_alert_urls: a list of Apprise URLs, such as slack://..., ntfy://..., json://... "
+                "([] for none)."]
+    if not urls:
+        return []
+    try:
+        import apprise  # noqa: PLC0415 - needed only when URLs are set; the controller's ibgw-ops installs it
+    except ImportError:
+        return ["ib_gateway_alert_urls: checking Apprise URLs needs the apprise package beside Ansible on the "
+                "controller (pip install apprise; ibgw-ops installs it)."]
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.disabled = True  # its messages may quote the URL
+    try:
+        bad = [index for index, url in enumerate(urls)
+               if not isinstance(url, str) or apprise.Apprise.instantiate(url, suppress_exceptions=True) is None]
+    finally:
+        apprise_log.disabled = False
+    return [f"ib_gateway_alert_urls[{index}]: not a URL Apprise can use; give one of its services' URLs, such as "
+            "slack://, tgram://, ntfy://, pagerduty://, pover://, mailto://, json:// (the value is not shown: it "
+            "may carry a token)." for index in bad]
 
 
 def image_floor_errors(instances: list[Mapping[str, Any]], floor: str) -> list[str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
 
-from . import alert, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+from . import alert, alert_spool, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
 
 RunCommand = Callable[..., tuple[int, str, str]]
 # What a failed start's reason raises as an alert (the role's ib_gateway_failures says the same for its runs).
@@ -233,8 +233,8 @@ def main(argv: Sequence[str]) -> int:
     except StartFailed as failed:
         _run([params["stop_command"]])
         kind = ALERTS.get(str(failed.fields.get("reason")), "not_ready")
-        alert.emit([alert.Alert(kind, instance, f"a window's start failed: {failed.msg}", host=params["alert_host"])],
-                   params["webhook_file"], float(params["webhook_timeout"]), "ibgw-window")
+        failure = alert.Alert(kind, instance, f"a window's start failed: {failed.msg}", host=params["alert_host"])
+        alert_spool.emit([failure], params["alerts"], "ibgw-window", _run, datetime.now(UTC))
         return 1
     print(f"ready: {instance} on {params['host']}:{params['port']} (accounts {','.join(outcome['accounts']) or '-'})")
     return 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import stat
 import tempfile
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 MAX_SIZE = 1 << 20  # every file the role writes is far smaller
 
@@ -77,3 +79,26 @@ def write_atomically(path: str, content: bytes, owner: int, group: int, mode: in
             os.fsync(directory_fd)
         finally:
             os.close(directory_fd)
+
+
+def text(path: str) -> str:
+    """The file's text, "" when it is missing or unreadable (a file the role writes only when a setting is set)."""
+    try:
+        with open(path) as source:
+            return source.read()
+    except OSError:
+        return ""
+
+
+def json_object(path: str) -> dict[str, Any]:
+    """A JSON object kept in a file; {} when it is missing, unreadable or not an object."""
+    try:
+        found = json.loads(text(path) or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def keep_json(path: str, content: Mapping[str, Any]) -> None:
+    """State of the VM's own programs: JSON written atomically, mode 0600, owned by whoever runs them (root)."""
+    write_atomically(path, json.dumps(content, sort_keys=True).encode(), os.getuid(), os.getgid(), 0o600)

@@ -9,8 +9,12 @@ progress holds the instance's lock: that tick is skipped, so a login's wait neve
 Conditions (``decide``): the container exited (``container_exited``, or ``session_taken`` when IBC's log says so),
 the handshake unanswered (``not_ready``) or answered without nextValidId (``api_hung``) for N ticks in a row,
 disconnected from IBKR (1100/2110) for longer than the grace (IBKR's nightly maintenance stays quiet), ready again
-(``recovered``). Only a change of the reported condition alerts; the state between ticks is a small JSON file. For
-live, ``calendar`` adds ``signin_due`` and ``session_expiring`` from the weekly sign-in schedule.
+(``recovered``). Only a change of the reported condition alerts, and a problem that lasts is said again every
+``repeat_interval`` seconds; a problem that ends in a tidy stop is said to be over once (``cleared``). The state
+between ticks is a small JSON file. For live, ``calendar`` adds ``signin_due`` and ``session_expiring`` from the
+weekly sign-in schedule. Every tick then hands its alerts to the spool (``alert_spool``), which retries what was not
+delivered, and pings the heartbeat URL (healthchecks.io's convention: ``<url>`` while every watched gateway of the
+host is as expected, ``<url>/fail`` while one is not), so that a dead VM or watchdog is seen from outside.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import gateway_container, gateway_log, ibc_command, session_clock, tws_probe
-from .alert import Alert, emit
+from . import alert_spool, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+from .alert import Alert, ping
+from .host_files import json_object, keep_json, text
 
 READY = "ready"
 IDLE = "idle"
@@ -36,6 +41,7 @@ NOT_READY = "not_ready"
 API_HUNG = "api_hung"
 DISCONNECTED = "disconnected"
 RECOVERED = "recovered"
+CLEARED = "cleared"
 SIGNIN_DUE = "signin_due"
 SESSION_EXPIRING = "session_expiring"
 PROBLEMS = frozenset({CONTAINER_EXITED, SESSION_TAKEN, NOT_READY, API_HUNG, DISCONNECTED})
@@ -75,6 +81,8 @@ class State:
     quiet_until: str = ""
     signin_due_for: str = ""
     expiring_for: str = ""
+    problem_at: str = ""
+    said_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,9 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     new = replace(state, since=state.since or now.isoformat())
     if not seen.expected:
         idle = replace(new, reported=IDLE, unready=0, disconnected_since="", container_id="", restart_count=0)
-        return idle, [], False
+        over = [Event(CLEARED, f"{state.reported} is over: the gateway was stopped tidily")] if (
+            state.reported in PROBLEMS) else []
+        return idle, over, False
     events = []
     if seen.container_id and seen.container_id == state.container_id and seen.restart_count > state.restart_count:
         events.append(Event(CONTAINER_EXITED, f"the container exited and Docker's restart policy started it again "
@@ -117,12 +127,21 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     if confirmed != state.reported:
         if confirmed in PROBLEMS:
             events.append(Event(confirmed, seen.detail + _soft_note(settings, soft, state)))
+            new.problem_at = new.said_at = now.isoformat()
         elif confirmed == READY and state.reported in PROBLEMS:
             events.append(Event(RECOVERED, f"ready again after {state.reported}: {seen.detail}"))
+    elif confirmed in PROBLEMS and _repeat_due(state, now, float(settings["repeat_interval"])):
+        events.append(Event(confirmed, f"still {confirmed}, since {state.problem_at}: {seen.detail}"))
+        new.said_at = now.isoformat()
     new.reported = confirmed
     if soft:
         new.soft_restart_at, new.quiet_until = now.isoformat(), (now + SOFT_RESTART_QUIET).isoformat()
     return new, events, soft
+
+
+def _repeat_due(state: State, now: datetime, every: float) -> bool:
+    """A problem said at ``said_at`` is said again every ``every`` seconds (0: never)."""
+    return every > 0 and bool(state.said_at) and now - _time(state.said_at) >= timedelta(seconds=every)
 
 
 def _soft_note(settings: dict[str, Any], soft: bool, state: State) -> str:
@@ -218,36 +237,33 @@ def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
 
 def load(path: str) -> State:
     """The kept state; a fresh one when there is none or it is unreadable."""
-    try:
-        with open(path) as kept:
-            found = json.load(kept)
-    except (OSError, ValueError):
-        return State()
-    known = {key: value for key, value in found.items() if key in State.__dataclass_fields__} if isinstance(
-        found, dict) else {}
-    return State(**known)
+    found = json_object(path)
+    return State(**{key: value for key, value in found.items() if key in State.__dataclass_fields__})
 
 
 def save(path: str, state: State) -> None:
     """Atomically, root only."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    temporary = f"{path}.tmp"
-    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as target:
-        json.dump(asdict(state), target, sort_keys=True)
-    os.replace(temporary, path)
+    keep_json(path, asdict(state))
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as source:
-            return source.read()
-    except OSError:
+def heartbeat(settings: dict[str, Any]) -> str:
+    """Ping the heartbeat URL, ``<url>/fail`` while a watched gateway of the host has a problem.
+
+    "" when it took the ping (or none is set), else why not (never the URL). The body names each instance's state.
+    """
+    url = text(settings["heartbeat_file"]).strip()
+    if not url:
         return ""
+    states = {os.path.basename(path).removesuffix(".json"): load(path).reported for path in settings["peers"]}
+    healthy = not set(states.values()) & PROBLEMS
+    body = ", ".join(f"{name}: {reported}" for name, reported in sorted(states.items()))
+    return ping(url if healthy else f"{url.rstrip('/')}/fail", body, float(settings["alerts"]["webhook_timeout"]))
 
 
 def _signed_in(path: str) -> datetime | None:
-    text = _read(path)
-    return session_clock.parse_utc(text) if text else None
+    record = text(path)
+    return session_clock.parse_utc(record) if record else None
 
 
 def _time(text: str) -> datetime:
@@ -281,8 +297,11 @@ def main(argv: Sequence[str]) -> int:
     except (OSError, ValueError) as exc:
         print(f"ibgw-watchdog: cannot read {argv[0]}: {exc}", file=sys.stderr)
         return 2
-    alerts = tick(settings, datetime.now(UTC), _run)
-    emit(alerts, settings["webhook_file"], float(settings["webhook_timeout"]), "ibgw-watchdog")
+    now = datetime.now(UTC)
+    alert_spool.emit(tick(settings, now, _run), settings["alerts"], "ibgw-watchdog", _run, now)
+    failed = heartbeat(settings)
+    if failed:
+        print(f"ibgw-watchdog: the heartbeat ping failed ({failed})", file=sys.stderr, flush=True)
     return 0
 
 
