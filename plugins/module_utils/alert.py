@@ -23,7 +23,6 @@ WHAT_TO_DO = {
     "disconnected": "IBKR's side: wait, check IBKR's system status; status shows the notices",
     "container_exited": "ibgw-ops logs --previous; raise java_heap_size or the VM's memory if OOMKilled",
     "recovered": "nothing: the gateway is ready again",
-    "cleared": "nothing: the gateway was stopped tidily, the problem is over",
     "signin_due": "run ibgw-ops live-signin and approve the 2FA push",
     "session_expiring": "plan the next ibgw-ops live-signin before the time shown",
 }

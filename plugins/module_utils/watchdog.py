@@ -10,9 +10,9 @@ Conditions (``decide``): the container exited (``container_exited``, or ``sessio
 the handshake unanswered (``not_ready``) or answered without nextValidId (``api_hung``) for N ticks in a row,
 disconnected from IBKR (1100/2110) for longer than the grace (IBKR's nightly maintenance stays quiet), ready again
 (``recovered``). Only a change of the reported condition alerts, and a problem that lasts is said again every
-``repeat_interval`` seconds; a problem that ends in a tidy stop is said to be over once (``cleared``). The state
-between ticks is a small JSON file. For live, ``calendar`` adds ``signin_due`` and ``session_expiring`` from the
-weekly sign-in schedule. Every tick then hands its alerts to the spool (``alert_spool``), which retries what was not
+``repeat_interval`` seconds until it clears: ``recovered`` says so once; a tidy stop ends it quietly (the operator
+acted). The state between ticks is a small JSON file. For live, ``calendar`` adds ``signin_due`` and
+``session_expiring`` from the weekly sign-in schedule. Every tick then hands its alerts to the spool (``alert_spool``), which retries what was not
 delivered, and pings the heartbeat URL (healthchecks.io's convention: ``<url>`` while every watched gateway of the
 host is as expected, ``<url>/fail`` while one is not), so that a dead VM or watchdog is seen from outside.
 """
@@ -41,7 +41,6 @@ NOT_READY = "not_ready"
 API_HUNG = "api_hung"
 DISCONNECTED = "disconnected"
 RECOVERED = "recovered"
-CLEARED = "cleared"
 SIGNIN_DUE = "signin_due"
 SESSION_EXPIRING = "session_expiring"
 PROBLEMS = frozenset({CONTAINER_EXITED, SESSION_TAKEN, NOT_READY, API_HUNG, DISCONNECTED})
@@ -98,9 +97,7 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     new = replace(state, since=state.since or now.isoformat())
     if not seen.expected:
         idle = replace(new, reported=IDLE, unready=0, disconnected_since="", container_id="", restart_count=0)
-        over = [Event(CLEARED, f"{state.reported} is over: the gateway was stopped tidily")] if (
-            state.reported in PROBLEMS) else []
-        return idle, over, False
+        return idle, [], False
     events = []
     if seen.container_id and seen.container_id == state.container_id and seen.restart_count > state.restart_count:
         events.append(Event(CONTAINER_EXITED, f"the container exited and Docker's restart policy started it again "

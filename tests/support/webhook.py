@@ -1,4 +1,4 @@
-"""A local webhook for alert tests: records each POSTed JSON body."""
+"""A local webhook for alert tests: records each POST (its path and body; JSON bodies also parsed)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ class Receiver(HTTPServer):
     """A webhook that records each POSTed body and answers with ``status``; ``host`` is the address it listens on
     (a lab VM reaches this machine at its network's gateway address)."""
 
-    def __init__(self, status: int = 204, delay: float = 0.0, host: str = "127.0.0.1") -> None:
+    def __init__(self, status: int = 204, delay: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.bodies: list[dict] = []
+        self.requests: list[tuple[str, bytes]] = []
         self.status, self.delay = status, delay
         self.release = threading.Event()
-        super().__init__((host, 0), Handler)
+        super().__init__((host, port), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
@@ -26,7 +27,10 @@ class Receiver(HTTPServer):
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         server: Receiver = self.server  # type: ignore[assignment]
-        server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        server.requests.append((self.path, raw))
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            server.bodies.append(json.loads(raw))
         if server.delay:
             server.release.wait(server.delay)
         self.send_response(server.status)

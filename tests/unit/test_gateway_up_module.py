@@ -232,7 +232,9 @@ def window_settings(tmp_path: Path, **overrides: Any) -> Path:
                 "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
                 "previous_lines": 10, "soft_restart": False, "restart_policy": "no", "command_port": 7462,
                 "host": "127.0.0.1", "port": 4002, "client_id": 999, "wait": 2.0, "interval": 0.05,
-                "alert_host": "gw1", "webhook_file": str(tmp_path / "no-webhook"), "webhook_timeout": 1.0,
+                "alert_host": "gw1", "alerts": {"webhook_file": str(tmp_path / "no-webhook"), "webhook_timeout": 1.0,
+                                                 "apprise_file": str(tmp_path / "no-apprise"),
+                                                 "spool_dir": str(tmp_path / "spool")},
                 **overrides}
     path = tmp_path / "start.json"
     path.write_text(json.dumps(settings))

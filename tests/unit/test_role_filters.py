@@ -103,7 +103,8 @@ WINDOW = {"time_zone": "America/New_York", "days": ["mon", "fri"], "start": "09:
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
 WATCHDOG = {"ib_gateway_watchdog_interval": 30, "ib_gateway_watchdog_not_ready_ticks": 3,
             "ib_gateway_disconnect_grace": 300, "ib_gateway_session_expiring_before": 3600,
-            "ib_gateway_alert_timeout": 5, "ib_gateway_alert_webhook": ""}
+            "ib_gateway_alert_timeout": 5, "ib_gateway_alert_webhook": "", "ib_gateway_alert_urls": [],
+            "ib_gateway_alert_repeat_interval": 3600, "ib_gateway_heartbeat_url": ""}
 
 
 def errors(plugin: ModuleType, instances: list[dict[str, Any]], *, full: bool = True, **settings: Any) -> list[str]:
@@ -171,6 +172,12 @@ def test_each_bad_setting_is_named_with_what_is_allowed(plugin, instances, setti
     ("ib_gateway_alert_timeout", 0, "ib_gateway_alert_timeout: seconds, more than 0 and at most 60 (got '0')."),
     ("ib_gateway_alert_webhook", "hooks.example.net/T0KEN", "ib_gateway_alert_webhook: empty, or an http(s) URL"),
     ("ib_gateway_alert_webhook", "file:///T0KEN", "the value is not shown"),
+    ("ib_gateway_heartbeat_url", "hc-ping.example/T0KEN", "ib_gateway_heartbeat_url: empty, or an http(s) URL"),
+    ("ib_gateway_alert_repeat_interval", -5, "ib_gateway_alert_repeat_interval: a whole number of seconds from 0 "
+                                             "to 604800 (0 turns it off) (got '-5')."),
+    ("ib_gateway_alert_urls", "slack://T0KEN/B/C", "ib_gateway_alert_urls: a list of Apprise URLs"),
+    ("ib_gateway_alert_urls", ["json://127.0.0.1:9/ok", "T0KEN://nothing"], "ib_gateway_alert_urls[1]: not a URL "
+                                                                             "Apprise can use"),
 ])
 def test_each_bad_watchdog_setting_is_named_and_a_bad_webhook_is_never_shown(plugin, key, value, expected):
     (found,) = errors(plugin, [good_instance()], watchdog={**WATCHDOG, key: value})
@@ -256,3 +263,9 @@ def test_a_rollback_point_pins_its_digest_and_retags_its_id(plugin):
         {"instance": "live", "image_id": "sha256:" + "2" * 64, "tag": "ibgw-lab/ib-gateway:standin-abc",
          "reference": "ibgw-lab/ib-gateway:standin-abc"},
         {"instance": "p2", "image_id": "sha256:" + "3" * 64, "tag": "", "reference": f"localhost:5000/gw@{digest}"}]
+
+
+def test_apprise_urls_a_heartbeat_and_repeats_that_apprise_and_the_checks_accept_pass(plugin):
+    assert errors(plugin, [good_instance()], watchdog={
+        **WATCHDOG, "ib_gateway_alert_urls": ["json://127.0.0.1:8080/hook", "ntfy://ibgw-alerts", "slack://T/B/C"],
+        "ib_gateway_heartbeat_url": "https://hc-ping.example/5f1c", "ib_gateway_alert_repeat_interval": 0}) == []

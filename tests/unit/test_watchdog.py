@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibgw_ops.on_host import alert as alert_module
+from ibgw_ops.on_host import alert_spool
 from ibgw_ops.on_host import watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
 from tests.support.webhook import Receiver
 
 T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 SETTINGS = {"not_ready_ticks": 3, "disconnect_grace": 300, "soft_restart": False, "session_expiring_before": 3600,
-            "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}}
+            "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"},
+            "repeat_interval": 0}
 READY = Seen(expected=True, condition=watchdog.READY, detail="ready", container_id="c1")
 
 
@@ -165,8 +166,10 @@ def settings(tmp_path):
     return {"instance": "paper", "mode": "paper", "host": "gw1", "container": "ibgw-paper", "probe_host": "127.0.0.1",
             "port": 1, "client_id": 999, "command_port": 7462, "lock_file": str(tmp_path / ".lock"),
             "stopped_marker": str(tmp_path / "operator-stopped"), "signin_record": str(tmp_path / "signed-in-at"),
-            "state_file": str(tmp_path / "state" / "paper.json"), "webhook_file": str(tmp_path / "webhook"),
-            "webhook_timeout": 2, **SETTINGS}
+            "state_file": str(tmp_path / "state" / "paper.json"), "peers": [str(tmp_path / "state" / "paper.json")],
+            "heartbeat_file": str(tmp_path / "heartbeat-url"),
+            "alerts": {"webhook_file": str(tmp_path / "webhook"), "apprise_file": str(tmp_path / "alert-apprise"),
+                       "webhook_timeout": 2, "spool_dir": str(tmp_path / "spool")}, **SETTINGS}
 
 
 RUNNING = {"Running": True, "Status": "running", "StartedAt": "2026-03-04T14:00:00.123456789Z", "Pid": 1}
@@ -216,15 +219,55 @@ def test_a_session_taken_exit_is_reported_as_session_taken(settings):
 def test_alerts_go_to_stdout_and_once_each_to_the_webhook_never_naming_its_url(settings, capsys):
     receiver = Receiver()
     try:
-        with open(settings["webhook_file"], "w") as hook:
+        with open(settings["alerts"]["webhook_file"], "w") as hook:
             hook.write(receiver.url + "\n")
         alert = watchdog.Alert("container_exited", "paper", "exit code 137", host="gw1", time=T0.isoformat())
-        alert_module.emit([alert], settings["webhook_file"], 2, "ibgw-watchdog")
+        alert_spool.emit([alert], settings["alerts"], "ibgw-watchdog", FakeDocker({}), T0)
         assert capsys.readouterr().out == "IBGW_ALERT container_exited paper exit code 137\n"
         assert receiver.bodies == [{"kind": "container_exited", "instance": "paper", "detail": "exit code 137",
                                     "host": "gw1", "time": T0.isoformat()}]
     finally:
         receiver.shutdown()
-    alert_module.emit([alert], settings["webhook_file"], 0.5, "ibgw-watchdog")  # nobody listens now
+    alert_spool.emit([alert], {**settings["alerts"], "webhook_timeout": 0.5}, "ibgw-watchdog", FakeDocker({}),
+                     T0)  # nobody listens now
     out = capsys.readouterr()
     assert "webhook failed" in out.err and receiver.url not in out.err + out.out
+
+
+def test_a_lasting_problem_is_said_again_every_repeat_interval_until_it_recovers():
+    not_ready = seen(watchdog.NOT_READY)
+    ticks = [READY, *[not_ready] * 12, READY, READY]
+    _, kinds, _ = run_ticks(ticks, settings={"not_ready_ticks": 1, "repeat_interval": 90})
+    said = ["not_ready"]
+    assert kinds == [[], said, [], [], said, [], [], said, [], [], said, [], [], ["recovered"], []]
+    _, kinds, _ = run_ticks(ticks, settings={"not_ready_ticks": 1, "repeat_interval": 0})
+    assert alerted(kinds) == ["not_ready", "recovered"], "0: never again"
+
+
+def test_a_repeat_says_since_when(settings):
+    state, events, _ = decide(State(since=T0.isoformat()), seen(watchdog.API_HUNG, detail="hung"), T0,
+                              {**SETTINGS, "not_ready_ticks": 1, "repeat_interval": 60})
+    _, again, _ = decide(state, seen(watchdog.API_HUNG, detail="hung"), T0 + timedelta(minutes=1),
+                         {**SETTINGS, "not_ready_ticks": 1, "repeat_interval": 60})
+    assert [(e.kind, e.detail) for e in again] == [("api_hung", f"still api_hung, since {T0.isoformat()}: hung")]
+
+
+def test_the_heartbeat_pings_while_all_is_as_expected_and_fails_while_any_instance_has_a_problem(settings, tmp_path):
+    live = str(tmp_path / "state" / "live.json")
+    settings["peers"] = [live, settings["state_file"]]
+    assert watchdog.heartbeat(settings) == "", "no heartbeat URL: nothing to do"
+    receiver = Receiver()
+    try:
+        (tmp_path / "heartbeat-url").write_text(receiver.url + "/\n")
+        watchdog.save(settings["state_file"], State(reported=watchdog.READY))
+        watchdog.save(live, State(reported=watchdog.IDLE))
+        assert watchdog.heartbeat(settings) == ""
+        watchdog.save(live, State(reported=watchdog.DISCONNECTED))
+        assert watchdog.heartbeat(settings) == ""
+        assert receiver.requests == [("/hook/", b"live: idle, paper: ready"),
+                                     ("/hook/fail", b"live: disconnected, paper: ready")]
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    failed = watchdog.heartbeat(settings)
+    assert failed and receiver.url not in failed and "/hook" not in failed
