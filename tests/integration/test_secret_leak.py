@@ -1,5 +1,6 @@
 """The secret-leak scan: a fresh canary password goes through every verb at the highest verbosity on the roles VM,
-and turns up nowhere but the gateways' secret files.
+and turns up nowhere but the gateways' secret files. The alert URLs (the webhook, the Apprise URLs, the heartbeat)
+carry the canary too, and turn up nowhere but their root-only files.
 
 While the verbs run, watchers poll every 0.1 s: on the controller every command line, the environment of the CLI's
 processes and every file under the runner's directory (state dir ``runs/``) and ``~/.ansible``; on the VM every
@@ -34,7 +35,8 @@ VERBS = (("deploy", "--check"), ("deploy",), ("up", "paper"), ("status",), ("log
 # Live never logs in (its 2FA is never approved): the failure path runs too, quoting the container's last log lines.
 FAILING = ("up", "live", "--timeout", "5")
 SECRET_FILE = re.compile(r"/opt/ibgw/[^/]+/secrets/[^/]+")
-VM_PLACES = "/opt/ibgw /root /tmp /var/tmp /etc /run /var/log /var/lib/docker/containers"
+ALERT_FILES = ("/opt/ibgw/alert-webhook", "/opt/ibgw/alert-apprise", "/opt/ibgw/heartbeat-url")
+VM_PLACES = "/opt/ibgw /root /tmp /var/tmp /etc /run /var/log /var/lib/docker/containers /var/lib/ibgw-ops"
 CONTAINERS = ("ibgw-live", "ibgw-paper")
 AFTER = "after the runs"
 
@@ -46,6 +48,7 @@ class Scan:
     leaks: dict[str, str]
     holders: list[str]
     paper_secret_mode: list[str]
+    alert_file_modes: list[str]
 
 
 def on_vm(lab: Lab, command: str, stdin: str = "") -> str:
@@ -68,7 +71,11 @@ def use_canary(lab: Lab, directory: Path) -> tuple[str, Path]:
     lab.host_settings({
         "ib_gateway_credentials_file": str(credentials),
         "ib_gateway_instances": [{"name": "live", "mode": "live", "extra_env": {"STANDIN_NEVER_LOGIN": "yes"}},
-                                 {"name": "paper", "mode": "paper"}]})
+                                 {"name": "paper", "mode": "paper"}],
+        # Nothing listens there: the watchdog's deliveries fail and are spooled, which must not leak them either.
+        "ib_gateway_alert_webhook": f"http://127.0.0.1:9/{canary}",
+        "ib_gateway_alert_urls": [f"json://127.0.0.1:9/{canary}"],
+        "ib_gateway_heartbeat_url": f"http://127.0.0.1:9/{canary}"})
     return canary
 
 
@@ -108,7 +115,7 @@ def scan_vm(lab: Lab, canary: str) -> tuple[dict[str, str], list[str]]:
     logs = on_vm(lab, " && ".join(f"docker logs {name} 2>&1" for name in CONTAINERS))
     journal = on_vm(lab, "journalctl --no-pager --all -o verbose")  # -o cat's messages and every other field
     assert inspect.count('"Id"') == 2 and "IBC: Login attempt: 1" in logs and "ibgw-deadman-paper" in journal
-    places = [f"VM file {path}" for path in holders if not SECRET_FILE.fullmatch(path)]
+    places = [f"VM file {path}" for path in holders if not SECRET_FILE.fullmatch(path) and path not in ALERT_FILES]
     for what, text in (("docker inspect", inspect), ("docker logs", logs), ("journal", journal)):
         places += [f"VM {what}: {line.strip()}" for line in lines_with(canary, text)]
     return dict.fromkeys(places, AFTER), holders
@@ -122,15 +129,21 @@ def scan(deployed: Lab, tmp_path_factory: pytest.TempPathFactory) -> Scan:
         leaks = run_watched(deployed, canary)
         on_the_vm, holders = scan_vm(deployed, canary)
         mode = on_vm(deployed, "stat -c '%a %u' /opt/ibgw/paper/secrets/tws_password").split()
+        alert_modes = on_vm(deployed, f"stat -c '%a %u' {' '.join(ALERT_FILES)}").split()
     finally:
         deployed.host_settings(None)
         deployed.converge()
-    return Scan(leaks | on_the_vm, holders, mode)
+    return Scan(leaks | on_the_vm, holders, mode, alert_modes)
 
 
 def test_the_canary_is_the_gateways_password(scan):
     assert {"/opt/ibgw/paper/secrets/tws_password", "/opt/ibgw/live/secrets/tws_password"} <= set(scan.holders)
     assert scan.paper_secret_mode == ["400", "1000"]
+
+
+def test_the_alert_urls_are_in_their_root_only_files(scan):
+    assert set(ALERT_FILES) <= set(scan.holders)
+    assert scan.alert_file_modes == ["400", "0"] * len(ALERT_FILES)
 
 
 def test_the_canary_turns_up_nowhere_else(scan):

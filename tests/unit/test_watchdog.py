@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibgw_ops.on_host import alert_spool
-from ibgw_ops.on_host import watchdog
+from ibgw_ops.on_host import alert_spool, watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
 from tests.support.webhook import Receiver
 
