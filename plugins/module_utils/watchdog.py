@@ -12,9 +12,11 @@ disconnected from IBKR (1100/2110) for longer than the grace (IBKR's nightly mai
 (``recovered``). Only a change of the reported condition alerts, and a problem that lasts is said again every
 ``repeat_interval`` seconds until it clears: ``recovered`` says so once; a tidy stop ends it quietly (the operator
 acted). The state between ticks is a small JSON file. For live, ``calendar`` adds ``signin_due`` and
-``session_expiring`` from the weekly sign-in schedule. Every tick then hands its alerts to the spool (``alert_spool``), which retries what was not
-delivered, and pings the heartbeat URL (healthchecks.io's convention: ``<url>`` while every watched gateway of the
-host is as expected, ``<url>/fail`` while one is not), so that a dead VM or watchdog is seen from outside.
+``session_expiring`` from the weekly sign-in schedule.
+
+Every tick hands its alerts to the spool (``alert_spool``), which retries what was not delivered, and pings the
+heartbeat URL (healthchecks.io's convention: ``<url>`` while every watched gateway of the host is as expected,
+``<url>/fail`` while one is not), so that a dead VM or watchdog is seen from outside.
 """
 
 from __future__ import annotations

@@ -1,21 +1,28 @@
-"""Alerts: one stable, grep-able line on stderr per event, optionally POSTed as JSON to a webhook (on_host.alert).
+"""Alerts: one grep-able line on stderr per event, a JSON POST to a webhook, and the inventory's Apprise URLs.
 
-``IBGW_ALERT <kind> <instance> <detail>``. The role reports alerts as ``ibgw_alert`` payloads (so plain
-``ansible-playbook`` runs show them too); the CLI relays them here. A webhook that fails is noted on stderr and
-never changes the outcome of the operation that raised the alert.
+The webhook's POST is on_host.alert's; the Apprise URLs are ``ib_gateway_alert_urls``, the same the VM uses, sent
+through Apprise from PyPI. The line is ``IBGW_ALERT <kind> <instance> <detail>``. The role reports alerts as
+``ibgw_alert`` payloads (so plain ``ansible-playbook`` runs show them too); the CLI relays them here. A destination
+that fails is noted on stderr (never its URL) and never changes the outcome of the operation that raised it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from ibgw_ops.errors import BadInput
+from ibgw_ops import inventory
+from ibgw_ops.errors import BadInput, OpsError
 from ibgw_ops.on_host.alert import Alert, post
 
-__all__ = ["Alert", "Webhook", "emit", "webhook"]
+__all__ = ["Alert", "Webhook", "apprise_urls", "emit", "notify", "webhook"]
 
 WEBHOOK_ENV = "IBGW_OPS_ALERT_WEBHOOK"
 TIMEOUT_ENV = "IBGW_OPS_ALERT_TIMEOUT"
@@ -48,13 +55,64 @@ def webhook() -> Webhook | None:
     return Webhook(url, timeout)
 
 
-def emit(alert: Alert) -> None:
-    """Print the alert's line on stderr, then POST it to the webhook when one is set."""
+def emit(alert: Alert, source: Path | None = None) -> None:
+    """Print the alert's line on stderr, POST it to the webhook when one is set, and send it to Apprise.
+
+    The Apprise URLs are those the inventory at ``source`` sets for the alert's host (every host's when it names none).
+    """
     print(alert.line(), file=sys.stderr, flush=True)
     hook = webhook()
-    if hook is None:
+    if hook is not None:
+        failed = post(alert, hook.url, hook.timeout)
+        if failed:
+            _note(f"the alert webhook failed ({failed}); the alert is only in this output")
+    if source is None:
         return
-    failed = post(alert, hook.url, hook.timeout)
-    if failed:
-        print(f"ibgw-ops: note: the alert webhook failed ({failed}); the alert is only in this output",
-              file=sys.stderr, flush=True)
+    try:
+        urls = apprise_urls(source, alert.host)
+    except OpsError as exc:
+        _note(f"the inventory's Apprise URLs could not be read ({str(exc).splitlines()[0]})")
+        return
+    for index in notify(alert, urls):
+        _note(f"ib_gateway_alert_urls[{index}] did not take the alert")
+
+
+@cache
+def _hostvars(source: Path) -> dict[str, dict[str, object]]:
+    listing = json.loads(inventory.ansible_inventory(source, "--list"))
+    every = listing.get("_meta", {}).get("hostvars", {})
+    return {name: every.get(name, {}) for name in listing.get(inventory.GROUP, {}).get("hosts", [])}
+
+
+def apprise_urls(source: Path, host: str) -> list[str]:
+    """The host's ``ib_gateway_alert_urls`` as the inventory resolves them; without a host, every host's, once."""
+    hosts = _hostvars(source)
+    chosen = [hosts[host]] if host in hosts else list(hosts.values())
+    found: list[str] = []
+    for variables in chosen:
+        urls = variables.get("ib_gateway_alert_urls")
+        found += [str(url) for url in urls] if isinstance(urls, list) else []
+    return list(dict.fromkeys(found))
+
+
+def notify(alert: Alert, urls: Sequence[str]) -> list[int]:
+    """Send the alert to each URL with Apprise; the positions of those that did not take it."""
+    if not urls:
+        return []
+    import apprise  # noqa: PLC0415 - its plugins load in about a second: only when there is something to send
+
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.disabled = True  # its messages may quote a URL
+    try:
+        failed = []
+        for index, url in enumerate(urls):
+            sender = apprise.Apprise()
+            if not (sender.add(url) and sender.notify(title=alert.title(), body=alert.message())):
+                failed.append(index)
+        return failed
+    finally:
+        apprise_log.disabled = False
+
+
+def _note(text: str) -> None:
+    print(f"ibgw-ops: note: {text}", file=sys.stderr, flush=True)

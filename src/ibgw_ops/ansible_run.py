@@ -120,7 +120,7 @@ class PlaybookRunner:
             shutil.rmtree(private, ignore_errors=True)
         for payload in events.payloads["ibgw_alert"]:
             alerts.emit(Alert(str(payload["kind"]), str(payload["instance"]), str(payload["detail"]),
-                              host=str(payload["host"])))
+                              host=str(payload["host"])), self.inventory)
         outcome = RunOutcome(playbook, events, str(runner.status),
                              self.interrupts.describe() if runner.status == "canceled" else None)
         if not events.hosts():

@@ -65,3 +65,29 @@ def test_a_bad_webhook_setting_is_bad_input_before_anything_runs(monkeypatch, ca
     assert cli.main(["status"]) == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
     assert name in err and words in err
+
+
+def inventory_with(tmp_path, hosts: dict[str, list[str]]):
+    """A static inventory whose gateway hosts set the given Apprise URLs."""
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text(
+        "ibgw_gateways:\n  hosts:\n" + "".join(f"    {name}: {{}}\n" for name in hosts))
+    for name, urls in hosts.items():
+        (tmp_path / "host_vars" / f"{name}.yml").write_text(f"ib_gateway_alert_urls: {urls!r}\n")
+    return tmp_path
+
+
+def test_the_inventory_s_apprise_urls_get_the_alert_from_the_controller_and_a_failing_one_is_named_by_position(
+        receiver, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    port = receiver.server_address[1]
+    source = inventory_with(tmp_path, {"gw1": [f"json://127.0.0.1:{port}/a", f"json://127.0.0.1:{free_port()}/T0KEN"],
+                                       "gw2": [f"json://127.0.0.1:{port}/b"]})
+    alerts.emit(Alert("session_expiring", "live", "good until 06:00 UTC", host="gw1"), source)
+    (body,) = receiver.bodies
+    assert body["title"] == "IB Gateway live on gw1: session_expiring"
+    assert body["message"].startswith("good until 06:00 UTC\nWhat to do: plan the next ibgw-ops live-signin")
+    err = capsys.readouterr().err
+    assert "ib_gateway_alert_urls[1] did not take the alert" in err and "T0KEN" not in err
+    alerts.emit(Alert("2fa_needed", "live", "approve by 22:10"), source)
+    assert [path for path, _ in receiver.requests] == ["/a", "/a", "/b"], "no host named: every host's URLs, once"

@@ -244,8 +244,8 @@ def test_a_lasting_problem_is_said_again_every_repeat_interval_until_it_recovers
 
 
 def test_a_repeat_says_since_when(settings):
-    state, events, _ = decide(State(since=T0.isoformat()), seen(watchdog.API_HUNG, detail="hung"), T0,
-                              {**SETTINGS, "not_ready_ticks": 1, "repeat_interval": 60})
+    state, _, _ = decide(State(since=T0.isoformat()), seen(watchdog.API_HUNG, detail="hung"), T0,
+                         {**SETTINGS, "not_ready_ticks": 1, "repeat_interval": 60})
     _, again, _ = decide(state, seen(watchdog.API_HUNG, detail="hung"), T0 + timedelta(minutes=1),
                          {**SETTINGS, "not_ready_ticks": 1, "repeat_interval": 60})
     assert [(e.kind, e.detail) for e in again] == [("api_hung", f"still api_hung, since {T0.isoformat()}: hung")]

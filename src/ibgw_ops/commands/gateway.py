@@ -116,7 +116,7 @@ def status(args: argparse.Namespace) -> int:
     if not args.check or not warnings:
         return int(ExitCode.OK)
     for row, kind, text in warnings:
-        emit(Alert(kind, row["instance"], text, host=row["host"]))
+        emit(Alert(kind, row["instance"], text, host=row["host"]), runner.inventory)
     return int(ExitCode.ATTENTION)
 
 

@@ -40,7 +40,8 @@ def live_signin(args: argparse.Namespace) -> int:
         shown = deadline.astimezone().strftime("%H:%M:%S %Z")
         print(f"live-signin: {args.target} stopped; starting it now. Approve the IBKR Mobile notification as soon "
               f"as it arrives, by {shown} at the latest.", file=sys.stderr, flush=True)
-        emit(Alert("2fa_needed", args.target, f"live-signin started: approve the IBKR Mobile notification by {shown}"))
+        emit(Alert("2fa_needed", args.target, f"live-signin started: approve the IBKR Mobile notification by {shown}"),
+             runner.inventory)
         ready = lifecycle.start(runner, args.target, args.timeout)
     announce_ready(runner, ready)
     now = datetime.now(UTC)
