@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -257,7 +258,10 @@ def heartbeat(settings: dict[str, Any]) -> str:
     states = {os.path.basename(path).removesuffix(".json"): load(path).reported for path in settings["peers"]}
     healthy = not set(states.values()) & PROBLEMS
     body = ", ".join(f"{name}: {reported}" for name, reported in sorted(states.items()))
-    return ping(url if healthy else f"{url.rstrip('/')}/fail", body, float(settings["alerts"]["webhook_timeout"]))
+    if not healthy:
+        parts = urllib.parse.urlsplit(url)
+        url = urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/fail"))
+    return ping(url, body, float(settings["alerts"]["webhook_timeout"]))
 
 
 def _signed_in(path: str) -> datetime | None:

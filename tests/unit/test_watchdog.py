@@ -263,8 +263,11 @@ def test_the_heartbeat_pings_while_all_is_as_expected_and_fails_while_any_instan
         assert watchdog.heartbeat(settings) == ""
         watchdog.save(live, State(reported=watchdog.DISCONNECTED))
         assert watchdog.heartbeat(settings) == ""
+        (tmp_path / "heartbeat-url").write_text(receiver.url + "?rid=7\n")
+        assert watchdog.heartbeat(settings) == ""
         assert receiver.requests == [("/hook/", b"live: idle, paper: ready"),
-                                     ("/hook/fail", b"live: disconnected, paper: ready")]
+                                     ("/hook/fail", b"live: disconnected, paper: ready"),
+                                     ("/hook/fail?rid=7", b"live: disconnected, paper: ready")]
     finally:
         receiver.shutdown()
         receiver.server_close()
