@@ -10,6 +10,7 @@ lives under ``/var/lib`` (root only) and survives a reboot; it is bounded in cou
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ MAX_AGE = timedelta(days=7)
 # destination that comes back within a tick or two of the watchdog's (30 s by default).
 FIRST_BACKOFF = 5.0
 MAX_BACKOFF = 30.0
+LOCK = ".lock"
 WEBHOOK = "webhook"
 APPRISE = "apprise"
 
@@ -140,7 +142,7 @@ class Spool:
         notes = []
         for name in sorted(os.listdir(self.folder)):
             key = name.removesuffix(".retry")
-            if key in keys:
+            if key in keys or name.startswith("."):
                 continue
             path = os.path.join(self.folder, name)
             if os.path.isdir(path):
@@ -168,7 +170,13 @@ def emit(alerts: Sequence[Alert], settings: Mapping[str, object], program: str, 
     for alert in alerts:
         print(alert.line(), flush=True)
     found = destinations(settings, run)
-    spool = Spool(str(settings["spool_dir"]), now)
-    spool.add(alerts, [destination.key for destination in found])
-    for note in spool.flush(found):
+    folder = str(settings["spool_dir"])
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    # A window's start and the watchdog's tick may deliver for the same instance at once: one at a time.
+    with open(os.path.join(folder, LOCK), "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        spool = Spool(folder, now)
+        spool.add(alerts, [destination.key for destination in found])
+        notes = spool.flush(found)
+    for note in notes:
         print(f"{program}: {note}", file=sys.stderr, flush=True)
