@@ -21,6 +21,7 @@ NOT_SOURCES = frozenset({"gcp.yml"})
 VAULT_HEADER = b"$ANSIBLE_VAULT;"
 # Ansible's parser: libyaml's when pyyaml has it (it takes a tab after "key:", the pure-Python one does not).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+INSTANCES_KEY = "ib_gateway_instances"
 FIELD = "inventory"
 ALLOWED = "UTF-8 text in YAML syntax, as Ansible reads inventory and vars files"
 
@@ -56,6 +57,38 @@ def check_text(name: str, data: bytes) -> None:
             pass
     except yaml.YAMLError as exc:
         raise yaml_text.invalid(name, text, exc, FIELD, ALLOWED) from None
+
+
+def instance_modes(inventory: Path) -> dict[str, str]:
+    """Instance name -> mode, as the inventory's plain files set ``ib_gateway_instances`` (empty when none does).
+
+    Read from the text, not from Ansible (no vault password, no host): an instance defined in an encrypted or
+    templated value is not seen, and the role's own checks still apply to it.
+    """
+    modes: dict[str, str] = {}
+    for path in yaml_files(inventory):
+        data = path.read_bytes()
+        if data.startswith(VAULT_HEADER):
+            continue
+        for document in yaml.compose_all(data.decode("utf-8"), Loader=LOADER):
+            for entry in _instance_entries(document):
+                name, mode = entry.get("name"), entry.get("mode")
+                if isinstance(name, str) and isinstance(mode, str):
+                    modes[name] = mode
+    return modes
+
+
+def _instance_entries(node: yaml.Node | None) -> list[dict[str, object]]:
+    """The scalar keys of each entry of every ``ib_gateway_instances`` list under ``node``."""
+    found: list[dict[str, object]] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == INSTANCES_KEY and isinstance(value, yaml.SequenceNode):
+                found += [{k.value: v.value for k, v in entry.value if isinstance(v, yaml.ScalarNode)}
+                          for entry in value.value if isinstance(entry, yaml.MappingNode)]
+            else:
+                found += _instance_entries(value)
+    return found
 
 
 def _yaml_name(relative: Path) -> bool:

@@ -50,7 +50,8 @@ def test_a_broken_group_vars_file_stops_every_verb_with_its_line(inventory, fake
 
 @pytest.mark.parametrize(("name", "data", "words"), [
     ("hosts.yml", HOSTS.encode() + b"        gw2: {ansible_host: 10.0.0.6\n", ["line 7", "column 1"]),
-    ("host_vars/gw1.yml", b"ib_gateway_image: caf\xe9\n", ["byte 21 is not UTF-8", 'on line 1: "ib_gateway_image: caf']),
+    ("host_vars/gw1.yml", b"ib_gateway_image: caf\xe9\n",
+     ["byte 21 is not UTF-8", 'on line 1: "ib_gateway_image: caf']),
     ("group_vars/ibgw_gateways/vault", b"secret: x\x07\n", ["line 1: not valid YAML: character #x0007"]),
     ("group_vars/all.yaml", b"a: [1\n", ["line 2, column 1", "(at the end)"]),
 ])
@@ -68,7 +69,7 @@ def test_each_inventory_file_is_checked(inventory, name, data, words):
 
 def test_an_inventory_file_is_checked_with_the_vars_folders_beside_it(inventory):
     (inventory / "group_vars" / "ibgw_gateways.yml").write_text(BROKEN)
-    with pytest.raises(BadInput, match="ibgw_gateways.yml, line 5"):
+    with pytest.raises(BadInput, match=r"ibgw_gateways\.yml, line 5"):
         inventory_files.check(inventory / "hosts.yml")
 
 
@@ -90,9 +91,45 @@ def test_a_vault_encrypted_file_that_is_no_yaml_is_named_with_its_line_after_ans
     assert f"{encrypted} (vault-encrypted), line 5, column 4: not valid YAML" in str(refusal)
     assert vault.unparsed(said[:1], inventory, "pw-123") is None
     undecryptable = vault.unparsed(said, inventory, "wrong")
-    assert undecryptable is not None and f"{encrypted}: vault-encrypted, and Ansible could not parse" in str(undecryptable)
+    assert undecryptable is not None
+    assert f"{encrypted}: vault-encrypted, and Ansible could not parse" in str(undecryptable)
 
 
 def test_ansible_runs_without_python_warnings(inventory, fake):
     assert cli.main(["status"]) == ExitCode.OK
     assert fake.calls[0]["envvars"]["PYTHONWARNINGS"] == "ignore"
+
+
+INSTANCES = ("ib_gateway_instances:\n  - name: live\n    mode: live\n  - name: live-b\n    mode: live\n"
+             "  - name: pipeline\n    mode: paper\n")
+
+
+@pytest.mark.parametrize(("target", "named"), [("paper", "'paper' selects paper instance(s) pipeline"),
+                                                ("pipeline", "'pipeline' selects paper instance(s) pipeline"),
+                                                ("all", "'all' selects paper instance(s) pipeline")])
+def test_live_signin_refuses_a_target_with_paper_before_anything_runs(inventory, fake, capsys, target, named):
+    (inventory / "group_vars" / "ibgw_gateways.yml").write_text(INSTANCES)
+    assert cli.main(["live-signin", target]) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    err = capsys.readouterr().err
+    assert f"TARGET: {named}" in err
+    assert "paper-up or paper-run" in err and "(allowed: live, live-b)" in err
+
+
+def test_live_signin_refuses_paper_by_the_role_s_default_instances(inventory, fake, capsys):
+    assert cli.main(["live-signin", "paper"]) == ExitCode.BAD_INPUT
+    assert fake.calls == []
+    assert "'paper' selects paper instance(s) paper" in capsys.readouterr().err
+
+
+def test_live_signin_of_a_live_instance_runs(inventory, fake):
+    (inventory / "group_vars" / "ibgw_gateways.yml").write_text(INSTANCES)
+    assert cli.main(["live-signin", "live-b"]) == ExitCode.OK
+    assert [name for name, _ in fake.playbooks()] == ["stop.yml", "start.yml"]
+
+
+def test_instance_modes_come_from_any_plain_file(inventory):
+    (inventory / "host_vars").mkdir()
+    (inventory / "host_vars" / "gw1.yml").write_text(INSTANCES)
+    (inventory / "group_vars" / "all.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
+    assert inventory_files.instance_modes(inventory) == {"live": "live", "live-b": "live", "pipeline": "paper"}
