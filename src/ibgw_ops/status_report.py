@@ -76,9 +76,9 @@ def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     result.update(signed_in_at=local.pop("signed_in"), **local,
                   session_age_seconds=int((now - session.signed_in).total_seconds()))
     if not session.lasts():
-        warn(["session_expiring", f"the session ends {shown(session.good_until)}, before it is needed until "
-                                  f"{shown(session.needed_until)} (next planned sign-in "
-                                  f"{shown(session.next_signin)}): sign in again"])
+        warn(["session_expiring", f"the session ends {shown(session.good_until)} (IBKR's weekly reset or the "
+                                  f"7-day limit), before the next planned sign-in {shown(session.next_signin)}: "
+                                  "sign in again after the reset, by the planned time"])
     return result
 
 

@@ -77,6 +77,19 @@ def test_each_live_problem_is_its_own_warning():
     assert kinds(mode="paper", instance="paper", container="exited", reason="login_failed") == ["login_failed"]
 
 
+def test_a_sign_in_before_the_weekly_reset_is_a_warning_naming_both_times():
+    saturday = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+    (row,) = status_report.with_sessions([{"host": "gw1", "instance": "live", "mode": "live", "container": "running",
+                                           "probe": "ready", "signed_in_at": saturday.isoformat(),
+                                           "signin_schedule": SCHEDULE}], saturday)
+    assert [kind for kind, _ in row["warnings"]] == ["session_expiring"]
+    rendered = status_report.render_sessions([row])
+    assert f"WARNING live on gw1: the session ends {status_report.shown(datetime(2026, 11, 29, 6, 0, tzinfo=UTC))}" \
+        in rendered
+    assert f"before the next planned sign-in {status_report.shown(datetime(2026, 11, 29, 22, 0, tzinfo=UTC))}" \
+        in rendered
+
+
 def test_a_signed_in_live_row_gets_its_calendar():
     (row,) = status_report.with_sessions([{"host": "gw1", "instance": "live", "mode": "live", "container": "running",
                                            "probe": "ready", "signed_in_at": "2026-11-22T22:05:00+00:00",
