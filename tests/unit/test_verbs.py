@@ -509,3 +509,24 @@ def test_an_inventory_line_that_cannot_be_edited_is_printed_before_anything_runs
     assert (f"is templated, vault-encrypted or set again elsewhere ({gateway_inventory}:1: ib_gateway_image: "
             f"\"{{{{ my_image }}}}\"  # pinned) (allowed: change that line by hand to the reference {NEW_IMAGE})"
             ) in capsys.readouterr().err
+
+
+def test_paper_run_with_a_command_failed_code_keeps_its_own_codes_apart(fake, capsys):
+    fake.script["start.yml"] = ([ok(READY), stats()], "successful")
+    argv = ["paper-run", "--command-failed-code", "100", "--"]
+    assert cli.main([*argv, "sh", "-c", "exit 2"]) == 100
+    assert "paper-run: sh exited with 2; exit 100 (--command-failed-code)" in capsys.readouterr().err
+    assert cli.main([*argv, "/nonexistent/pipeline"]) == 100
+    assert cli.main([*argv, "true"]) == ExitCode.OK
+    fake.script["start.yml"] = ([failed("NOT READY: gateway paper: no handshake"), stats(failures=1)], "failed")
+    assert cli.main([*argv, "true"]) == ExitCode.NOT_READY
+
+
+@pytest.mark.parametrize("code", ["10", "0", "256", "x"])
+def test_paper_run_refuses_a_command_failed_code_that_could_collide(fake, capsys, code):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["paper-run", "--command-failed-code", code, "--", "true"])
+    assert exited.value.code == ExitCode.BAD_INPUT
+    assert f"argument --command-failed-code: '{code}' is not an exit code of a failed command (allowed: 11-255" in \
+        capsys.readouterr().err
+    assert fake.calls == []
