@@ -126,6 +126,23 @@ def test_an_oom_kill_is_a_warning_and_the_notices_are_named():
         "VM's memory"]
 
 
+@pytest.mark.parametrize(("container", "waits"), [("exited", True), ("absent", True), ("running", False)])
+def test_an_open_window_with_paper_down_says_paper_waits_for_the_next_window(container, waits):
+    window = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:55", "end": "09:40",
+              "time_zone": "America/New_York"}
+    monday = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    (row,) = status_report.with_sessions([{**ROW, "container": container, "windows": [window]}], now=monday)
+    assert datetime.fromisoformat(row["window_opens"]) == datetime(2026, 12, 7, 13, 55, tzinfo=UTC)
+    shown = status_report.render_sessions([row])
+    if not waits:
+        assert "window_waits_until" not in row and "waits" not in shown
+        return
+    assert datetime.fromisoformat(row["window_waits_until"]) == datetime(2026, 12, 8, 13, 55, tzinfo=UTC)
+    assert ("paper on gw1: the window is open, but paper is not running: it waits for the next window, "
+            f"{status_report._shown_iso(row['window_waits_until'])} ('ibgw-ops up paper' starts it now)") in shown
+    assert row["warnings"] == []
+
+
 def test_logs_previous_says_how_the_replaced_container_ended():
     assert status_report.previous_line(None).startswith("no previous container kept")
     line = status_report.previous_line({"id": "c" * 12, "image": "img:1", "container": "exited",
