@@ -3,7 +3,7 @@
 ansible-playbook stops on a broken group_vars file with "YAML parsing failed: ..." and exit 1, naming neither the
 file nor the line; so every verb composes each file first and refuses a broken one with exit 2, naming both. Only
 composed, never constructed: Ansible's own tags (``!vault``, ``!unsafe``) need no constructor here. A whole
-vault-encrypted file is skipped; its text is Ansible's to decrypt.
+vault-encrypted file is skipped: when Ansible fails on it, ``vault.unparsed`` decrypts it to name its line.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ MISSING = "no vault secrets found"
 # Ansible's words for a file that does not parse, with neither the file nor the line.
 UNPARSED = "YAML parsing failed"
 # A whole encrypted file begins with this; an encrypted value is tagged !vault.
-HEADER = b"$ANSIBLE_VAULT;"
+HEADER = inventory_files.VAULT_HEADER
 TAG = b"!vault"
 LARGEST_SCANNED = 1 << 20
 
