@@ -461,6 +461,17 @@ def _version(reference: str) -> tuple[int, int, int, str] | None:
     return (int(found[1]), int(found[2]), int(found[3]), found[4]) if found else None
 
 
+def open_windows(instances: list[Mapping[str, Any]], now: datetime | None = None) -> list[str]:
+    """The instances with a window open now (or at ``now``).
+
+    Their timers start paper at a window's start only, so a deploy that adds or changes a window while it is open
+    starts nothing before the next one; deploy says so.
+    """
+    now = now or datetime.now(UTC)
+    return [str(instance["name"]) for instance in instances
+            if any(session_clock.Window.parse(dict(spec)).contains(now) for spec in instance.get("windows") or [])]
+
+
 class FilterModule:
     """The role's filters, each named after the vars/main.yml variable it computes."""
 
@@ -481,4 +492,5 @@ class FilterModule:
             "ib_gateway_vnc_instances": vnc_instances,
             "ib_gateway_secret_files": secret_files,
             "ib_gateway_window_units": window_units,
+            "ib_gateway_open_windows": open_windows,
         }

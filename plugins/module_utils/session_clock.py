@@ -19,6 +19,8 @@ RESET_ZONE = "America/New_York"
 RESET_DAY = "sun"
 RESET_TIME = time(1, 0)
 SESSION_LIMIT = timedelta(days=7)
+# How long before a session ends short of the next planned sign-in that status warns (see LiveSession.lasts).
+WARN_AHEAD = timedelta(days=1)
 CLOCK_PATTERN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 T = TypeVar("T")
 
@@ -152,6 +154,7 @@ class LiveSession:
     good_until: datetime
     next_signin: datetime
     needed_until: datetime
+    seen_at: datetime
 
     @classmethod
     def of(cls, signed_in: datetime, now: datetime, schedule: dict[str, Any]) -> LiveSession:
@@ -163,11 +166,19 @@ class LiveSession:
         planned = next_weekly(now, str(schedule["day"]), clock(schedule["time"]), zone(schedule["time_zone"]))
         reset = next_reset(now)
         return cls(signed_in=signed_in, next_reset=reset, limit=signed_in + SESSION_LIMIT,
-                   good_until=good_until(signed_in), next_signin=planned, needed_until=min(planned, reset))
+                   good_until=good_until(signed_in), next_signin=planned, needed_until=min(planned, reset),
+                   seen_at=now)
 
     def lasts(self) -> bool:
-        """True when the session reaches the next planned sign-in (or the weekly reset before it)."""
-        return self.good_until >= self.needed_until
+        """True when the session reaches the next planned sign-in; short of it, only while its end is over a day away.
+
+        IBKR's weekly reset ends every session some hours before the Sunday sign-in, so the plan itself has that gap:
+        a warning all week would say nothing. From a day before the session ends (so at once after a sign-in made
+        less than a day before the reset) the operator hears that it ends before the next planned sign-in.
+        """
+        if self.good_until >= self.next_signin:
+            return True
+        return self.good_until >= self.needed_until and self.good_until - self.seen_at > WARN_AHEAD
 
 
 def parse_utc(text: str) -> datetime | None:

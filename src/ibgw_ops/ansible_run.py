@@ -25,7 +25,7 @@ from ibgw_ops.alerts import Alert
 from ibgw_ops.ansible_events import EventLog, HostFailure
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
-from ibgw_ops.paths import data_dir, playbook_path, search_path, state_dir
+from ibgw_ops.paths import ansible_env, data_dir, playbook_path, search_path, state_dir
 
 VAULT_PROMPT = r"Vault password[^:]*:\s*?$"
 # ansible-playbook's words when the inventory and --limit leave it no host: it exits 1 before any play starts.
@@ -124,7 +124,8 @@ class PlaybookRunner:
         outcome = RunOutcome(playbook, events, str(runner.status),
                              self.interrupts.describe() if runner.status == "canceled" else None)
         if not events.hosts():
-            stopped = vault.refusal(events.last_output, self.inventory, prompted=self._vault_password is not None)
+            stopped = (vault.refusal(events.last_output, self.inventory, prompted=self._vault_password is not None)
+                       or vault.unparsed(events.last_output, self.inventory, self._vault_password))
             if stopped:
                 raise stopped
             if outcome.exit_code() == ExitCode.OK or any(NO_HOSTS_TARGETED in line for line in events.last_output):
@@ -143,7 +144,7 @@ class PlaybookRunner:
     def _envvars(self) -> dict[str, str]:
         # No secrets here: ansible-runner records its whole environment in the run's artifacts.
         return {
-            "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg"),
+            **ansible_env(),
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_NOCOLOR": "True",
             "PATH": search_path(),

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 
 class ExitCode(enum.IntEnum):
-    """The process exit codes: the one table of them, which the docs point to.
+    """The process exit codes: the one table of them, which docs/cli.md repeats (tests/unit/test_exit_code_table.py).
 
     Each code's meaning is the comment beside it. BAD_INPUT and PROTECTED_WINDOW leave every host unchanged.
     """

@@ -19,13 +19,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ibgw_ops import inventory_files
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 
 IMAGE_KEY = "ib_gateway_image"
 INSTANCES_KEY = "ib_gateway_instances"
 # The role's default instances (roles/ib_gateway/defaults/main.yml) when the inventory names none.
 DEFAULT_INSTANCES = ({"name": "live", "mode": "live"}, {"name": "paper", "mode": "paper"})
-VARS_DIRS = ("group_vars", "host_vars")
 PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
@@ -92,7 +92,7 @@ def plan(inventory: Path, hostvars: Mapping[str, Mapping[str, Any]], target: str
 
     ``value`` is only shown in a refusal: the line to write by hand.
     """
-    files = _inventory_files(inventory)
+    files = inventory_files.yaml_files(inventory)
     image_defs = _definitions(files, IMAGE_KEY)
     instance_defs = _definitions(files, INSTANCES_KEY)
     edits: dict[tuple[Path, int, str], Edit] = {}
@@ -162,17 +162,6 @@ def _refuse(problem: str, defs: Iterable[Definition], value: str, advice: str | 
                    advice or f"change that line by hand to the reference {value}")
 
 
-def _inventory_files(inventory: Path) -> list[Path]:
-    """The YAML files of an inventory folder, or an inventory file and the vars folders beside it."""
-    if inventory.is_dir():
-        roots = [inventory]
-        found = [p for p in inventory.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file()]
-    else:
-        roots = [inventory.parent / d for d in VARS_DIRS]
-        found = [inventory, *(p for r in roots if r.is_dir() for p in r.rglob("*") if p.suffix in (".yml", ".yaml"))]
-    return sorted(p for p in found if not p.name.endswith(".tmp"))
-
-
 def _definitions(files: list[Path], key: str) -> list[Definition]:
     """Each place ``key`` is set: top level of a vars file, any depth of an inventory source (host or group vars)."""
     found = []
@@ -184,7 +173,7 @@ def _definitions(files: list[Path], key: str) -> list[Definition]:
             root = YAML().compose(text)
         except YAMLError as exc:
             raise BadInput("inventory", f"{path} is not valid YAML ({exc.__class__.__name__})") from exc
-        in_vars = any(part in VARS_DIRS for part in path.parts)
+        in_vars = any(part in inventory_files.VARS_DIRS for part in path.parts)
         nodes = [root] if in_vars else list(_mappings(root))
         found += [Definition(path, node, k, v) for node in nodes if isinstance(node, MappingNode)
                   for k, v in node.value if isinstance(k, ScalarNode) and k.value == key]

@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from ibgw_ops import vault
+from ibgw_ops import inventory_files, vault
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
-from ibgw_ops.paths import ansible_command, data_dir, state_dir
+from ibgw_ops.paths import ansible_command, ansible_env, state_dir
 
 INVENTORY_ENV = "IBGW_OPS_INVENTORY"
 GROUP = "ibgw_gateways"
@@ -40,7 +40,7 @@ def resolve(flag: str | None) -> Path:
                            "--inventory PATH, $IBGW_OPS_INVENTORY, or run 'ibgw-ops lab up' first")
     if not path.exists():
         raise BadInput(field, f"{path} does not exist", "an inventory file or folder")
-    return path.resolve()
+    return inventory_files.check(path.resolve())
 
 
 def write_static(directory: Path, hosts: Mapping[str, Mapping[str, Any]], header: str) -> bool:
@@ -76,8 +76,9 @@ def ansible_inventory(path: Path, *options: str) -> str:
     # The shipped ansible.cfg, as for the playbook runs: a GCP inventory's gcp.yml is not read as hosts.
     result = subprocess.run([ansible_command("ansible-inventory"), "-i", str(path), *options],
                             capture_output=True, text=True, check=False,
-                            env={**os.environ, "ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg")})
+                            env={**os.environ, **ansible_env()})
     if result.returncode != 0:
-        raise vault.refusal(result.stderr.splitlines(), path, prompted=False) or OpsError(
+        said = result.stderr.splitlines()
+        raise vault.refusal(said, path, prompted=False) or vault.unparsed(said, path, None) or OpsError(
             f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
     return result.stdout

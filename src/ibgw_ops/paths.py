@@ -39,6 +39,15 @@ def playbook_path(name: str) -> Path:
     return data_dir() / COLLECTION / "playbooks" / name
 
 
+def ansible_env() -> dict[str, str]:
+    """Environment for every Ansible CLI ibgw-ops runs: the shipped ansible.cfg, and no Python warnings.
+
+    Python warnings (a CryptographyDeprecationWarning at each start) would reach the operator's messages and cron
+    mail with nothing to act on; Ansible's own warnings are no Python warnings and stay.
+    """
+    return {"ANSIBLE_CONFIG": str(data_dir() / "ansible.cfg"), "PYTHONWARNINGS": "ignore"}
+
+
 def ansible_command(name: str) -> str:
     """Path of an Ansible CLI from this interpreter's environment, so cron's minimal PATH cannot hide it."""
     beside = _interpreter_bin() / name

@@ -34,7 +34,8 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
 def with_sessions(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
     """Rows with ``warnings`` ([kind, text] pairs; kinds as in docs/operations.md's alert table) and live's calendar.
 
-    A row with paper windows gets ``window_opens`` and ``window_closes`` (its next or current window). A signed-in
+    A row with paper windows gets ``window_opens`` and ``window_closes`` (its next or current window), and
+    ``window_waits_until`` when that window is open but paper is not running. A signed-in
     live row gets ``signed_in_at``, ``next_reset``, ``limit``, ``good_until``, ``next_signin`` (ISO
     times in the operator's local zone) and ``session_age_seconds``.
     """
@@ -76,9 +77,9 @@ def _assessed(row: dict[str, Any], now: datetime) -> dict[str, Any]:
     result.update(signed_in_at=local.pop("signed_in"), **local,
                   session_age_seconds=int((now - session.signed_in).total_seconds()))
     if not session.lasts():
-        warn(["session_expiring", f"the session ends {shown(session.good_until)}, before it is needed until "
-                                  f"{shown(session.needed_until)} (next planned sign-in "
-                                  f"{shown(session.next_signin)}): sign in again"])
+        warn(["session_expiring", f"the session ends {shown(session.good_until)} (IBKR's weekly reset or the "
+                                  f"7-day limit), before the next planned sign-in {shown(session.next_signin)}: "
+                                  "sign in again after the reset, by the planned time"])
     return result
 
 
@@ -90,7 +91,14 @@ def _next_window(row: dict[str, Any], now: datetime) -> dict[str, str]:
     except (ValueError, TypeError) as exc:
         raise BadInput(f"ib_gateway_instances[{row['instance']}].windows", str(exc),
                        "[{days: [mon..sun], start: HH:MM, end: HH:MM, time_zone: an IANA name}]") from exc
-    return {"window_opens": _local(spans[0][0]), "window_closes": _local(spans[0][1])} if spans else {}
+    if not spans:
+        return {}
+    found = {"window_opens": _local(spans[0][0]), "window_closes": _local(spans[0][1])}
+    if spans[0][0] <= now and row.get("container") != "running" and len(spans) > 1:
+        # Open now, and paper is down: its timer starts paper at a window's start only (a window added or changed
+        # while open, a start that failed, a paper-down), so paper waits for the next one.
+        found["window_waits_until"] = _local(spans[1][0])
+    return found
 
 
 def _local(moment: datetime) -> str:
@@ -115,6 +123,9 @@ def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
         if row.get("window_opens"):
             lines.append(f"{where}: next window {_shown_iso(row['window_opens'])} to "
                          f"{_shown_iso(row['window_closes'])}")
+        if row.get("window_waits_until"):
+            lines.append(f"{where}: the window is open, but paper is not running: it waits for the next window, "
+                         f"{_shown_iso(row['window_waits_until'])} ('ibgw-ops up {row['instance']}' starts it now)")
         if row.get("good_until"):
             lines.append(
                 f"{where}: signed in {_shown_iso(row['signed_in_at'])} "

@@ -6,10 +6,13 @@ operator needs to hear which files, which way the password came, and how to give
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from ibgw_ops import inventory_files
 from ibgw_ops.errors import BadInput
 
 FILE_ENV = "ANSIBLE_VAULT_PASSWORD_FILE"
@@ -17,8 +20,10 @@ HOW = f"{FILE_ENV}=<a file holding the password, or a program printing it>, or -
 # Ansible's words (ansible.parsing.vault): a password was given but opens none of the files; none was given.
 WRONG = "no vault secrets were found that could decrypt"
 MISSING = "no vault secrets found"
+# Ansible's words for a file that does not parse, with neither the file nor the line.
+UNPARSED = "YAML parsing failed"
 # A whole encrypted file begins with this; an encrypted value is tagged !vault.
-HEADER = b"$ANSIBLE_VAULT;"
+HEADER = inventory_files.VAULT_HEADER
 TAG = b"!vault"
 LARGEST_SCANNED = 1 << 20
 
@@ -34,6 +39,43 @@ def refusal(output: Iterable[str], inventory: Path, *, prompted: bool) -> BadInp
     if MISSING in said:
         return BadInput("vault password", f"{files}: vault-encrypted, and no vault password was given", HOW)
     return None
+
+
+def unparsed(output: Iterable[str], inventory: Path, password: str | None) -> BadInput | None:
+    """The refusal for a run that stopped on a vault-encrypted file whose text is no YAML, else None.
+
+    The plain files were checked before the run (inventory_files), so the file is an encrypted one: decrypted here
+    with the password the run had, it is named with its line as a plain one would be.
+    """
+    said = " ".join(output)
+    whole = [path for path in encrypted_files(inventory) if path.read_bytes().startswith(HEADER)]
+    if UNPARSED not in said or not whole:
+        return None
+    # Any trouble decrypting here (a password program that fails twice): the refusal below still names the files.
+    with contextlib.suppress(Exception):
+        for path, text in _decrypted(whole, password):
+            try:
+                inventory_files.check_text(f"{path} (vault-encrypted)", text)
+            except BadInput as exc:
+                return exc
+    return BadInput(inventory_files.FIELD, f"{', '.join(map(str, whole))}: vault-encrypted, and Ansible could not "
+                                           f"parse the text ({said.split(UNPARSED, 1)[1].strip(' :')}); "
+                                           "'ansible-vault view FILE' shows it", inventory_files.ALLOWED)
+
+
+def _decrypted(paths: list[Path], password: str | None) -> list[tuple[Path, bytes]]:
+    """Each file's text, decrypted with the prompted password or Ansible's reading of the password file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from ansible.parsing.dataloader import DataLoader  # noqa: PLC0415 - only on this failure path
+        from ansible.parsing.vault import VaultLib, VaultSecret, get_file_vault_secret  # noqa: PLC0415
+    if password is not None:
+        secret = VaultSecret(password.encode())
+    else:
+        secret = get_file_vault_secret(filename=os.environ[FILE_ENV], loader=DataLoader())
+        secret.load()
+    vault = VaultLib([("default", secret)])
+    return [(path, vault.decrypt(path.read_bytes())) for path in paths]
 
 
 def encrypted_files(inventory: Path) -> list[Path]:

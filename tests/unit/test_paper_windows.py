@@ -88,3 +88,13 @@ def test_the_dead_man_switch_of_a_window_lasts_until_its_end_across_the_change()
     before = datetime(2026, 10, 31, 23, 0, tzinfo=tz)
     end = session_clock.next_daily(before, session_clock.clock("09:40"), tz)
     assert (end - before).total_seconds() == 11 * 3600 + 40 * 60
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 12, 7, 14, 0, tzinfo=UTC), ["paper"]),    # Monday 09:00 New York: inside 08:55-09:40
+    (datetime(2026, 12, 7, 14, 40, tzinfo=UTC), []),          # 09:40: the window's end
+    (datetime(2026, 12, 5, 14, 0, tzinfo=UTC), []),           # Saturday
+])
+def test_deploy_names_the_instances_whose_window_is_open_now(plugin, now, expected):
+    instances = [{"name": "paper", "windows": [MORNING]}, {"name": "live", "windows": []}]
+    assert plugin.open_windows(instances, now) == expected

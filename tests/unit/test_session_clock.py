@@ -106,3 +106,35 @@ def test_last_weekly_is_the_latest_occurrence_at_or_before_now_across_daylight_s
     earlier = session_clock.last_weekly(planned - timedelta(seconds=1), "sun", time(17, 0), NY)
     assert earlier == datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
     assert session_clock.last_reset(datetime(2026, 3, 11, 12, 0, tzinfo=UTC)) == datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
+
+
+def test_a_sign_in_before_the_weekly_reset_warns_at_once():
+    """The case seen: signed in Saturday evening, good until 06:00 UTC, next planned sign-in 22:00 UTC."""
+    signed_in = ny(2026, 11, 28, 17, 0)
+    session = LiveSession.of(signed_in, signed_in + timedelta(minutes=5), SCHEDULE)
+    assert session.good_until.astimezone(UTC) == datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+    assert session.next_signin.astimezone(UTC) == datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
+    assert not session.lasts()
+
+
+@pytest.mark.parametrize(("now", "lasts"), [
+    (ny(2026, 11, 23, 9, 0), True),      # Monday
+    (ny(2026, 11, 28, 0, 59), True),     # a day and a minute before the reset
+    (ny(2026, 11, 28, 1, 1), False),     # less than a day before the reset
+    (ny(2026, 11, 28, 23, 0), False),    # the hours just before the reset
+    (ny(2026, 11, 29, 0, 59), False),
+    (ny(2026, 11, 29, 1, 0), False),     # at the reset
+    (ny(2026, 11, 29, 16, 59), False),   # between the reset and the planned sign-in
+    (ny(2026, 11, 29, 18, 0), False),    # the planned sign-in missed
+])
+def test_a_week_s_session_warns_from_a_day_before_the_reset_until_the_next_sign_in(now, lasts):
+    assert LiveSession.of(ny(2026, 11, 22, 17, 5), now, SCHEDULE).lasts() is lasts
+
+
+def test_the_next_planned_sign_in_starts_a_session_that_lasts():
+    assert LiveSession.of(ny(2026, 11, 29, 17, 2), ny(2026, 11, 29, 17, 3), SCHEDULE).lasts()
+
+
+def test_a_session_that_reaches_the_next_planned_sign_in_never_warns():
+    saturday = {"day": "sat", "time": "20:00", "time_zone": "America/New_York"}
+    assert LiveSession.of(ny(2026, 11, 22, 17, 5), ny(2026, 11, 28, 19, 0), saturday).lasts()

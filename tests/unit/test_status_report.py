@@ -77,6 +77,19 @@ def test_each_live_problem_is_its_own_warning():
     assert kinds(mode="paper", instance="paper", container="exited", reason="login_failed") == ["login_failed"]
 
 
+def test_a_sign_in_before_the_weekly_reset_is_a_warning_naming_both_times():
+    saturday = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+    (row,) = status_report.with_sessions([{"host": "gw1", "instance": "live", "mode": "live", "container": "running",
+                                           "probe": "ready", "signed_in_at": saturday.isoformat(),
+                                           "signin_schedule": SCHEDULE}], saturday)
+    assert [kind for kind, _ in row["warnings"]] == ["session_expiring"]
+    rendered = status_report.render_sessions([row])
+    assert f"WARNING live on gw1: the session ends {status_report.shown(datetime(2026, 11, 29, 6, 0, tzinfo=UTC))}" \
+        in rendered
+    assert f"before the next planned sign-in {status_report.shown(datetime(2026, 11, 29, 22, 0, tzinfo=UTC))}" \
+        in rendered
+
+
 def test_a_signed_in_live_row_gets_its_calendar():
     (row,) = status_report.with_sessions([{"host": "gw1", "instance": "live", "mode": "live", "container": "running",
                                            "probe": "ready", "signed_in_at": "2026-11-22T22:05:00+00:00",
@@ -111,6 +124,23 @@ def test_an_oom_kill_is_a_warning_and_the_notices_are_named():
         "paper on gw1: IBKR notices: 2104 market data farm OK, 2106 HMDS farm OK, 2158 sec-def farm OK",
         "WARNING paper on gw1: the container was OOM-killed (exit 137): raise the instance's java_heap_size or the "
         "VM's memory"]
+
+
+@pytest.mark.parametrize(("container", "waits"), [("exited", True), ("absent", True), ("running", False)])
+def test_an_open_window_with_paper_down_says_paper_waits_for_the_next_window(container, waits):
+    window = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:55", "end": "09:40",
+              "time_zone": "America/New_York"}
+    monday = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    (row,) = status_report.with_sessions([{**ROW, "container": container, "windows": [window]}], now=monday)
+    assert datetime.fromisoformat(row["window_opens"]) == datetime(2026, 12, 7, 13, 55, tzinfo=UTC)
+    shown = status_report.render_sessions([row])
+    if not waits:
+        assert "window_waits_until" not in row and "waits" not in shown
+        return
+    assert datetime.fromisoformat(row["window_waits_until"]) == datetime(2026, 12, 8, 13, 55, tzinfo=UTC)
+    assert ("paper on gw1: the window is open, but paper is not running: it waits for the next window, "
+            f"{status_report._shown_iso(row['window_waits_until'])} ('ibgw-ops up paper' starts it now)") in shown
+    assert row["warnings"] == []
 
 
 def test_logs_previous_says_how_the_replaced_container_ended():

@@ -7,16 +7,18 @@ import json
 import os
 import signal
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import ansible_runner
 import pytest
 
-from ibgw_ops import cli
+from ibgw_ops import cli, status_report
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import data_dir, playbook_path
 from tests.unit.fake_runner import HOST, FakeRunner, failed, ok, stats
 
+WEDNESDAY = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
 READY = {"ibgw_ready": {"instance": "paper", "mode": "paper", "api_host": "10.0.0.5", "api_port": 4002,
                         "accounts": ["DU1"], "server_version": 176}}
 
@@ -356,12 +358,33 @@ def test_status_check_exits_10_with_an_alert_when_live_has_no_sign_in(fake, caps
     assert "IBGW_ALERT session_expiring live no sign-in record" in capsys.readouterr().err
 
 
-def test_status_check_passes_for_a_live_session_signed_in_just_now(fake, capsys):
-    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+def _frozen_status_clock(monkeypatch, moment: datetime) -> None:
+    """status reads the clock once; a fixed weekday keeps the calendar's verdict from depending on the day run."""
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return moment.astimezone(tz)
+
+    monkeypatch.setattr(status_report, "datetime", Frozen)
+
+
+def test_status_check_passes_for_a_live_session_signed_in_just_now(fake, capsys, monkeypatch):
+    _frozen_status_clock(monkeypatch, WEDNESDAY)
+    now = WEDNESDAY.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     fake.script["status.yml"] = ([ok(_status_row(signed_in_at=now)), stats()], "successful")
     assert cli.main(["status", "--check"]) == ExitCode.OK
     out = capsys.readouterr().out
     assert "live on gw1: signed in" in out and "next weekly reset" in out and "7-day limit" in out
+
+
+def test_status_check_exits_10_after_a_sign_in_before_the_weekly_reset(fake, capsys, monkeypatch):
+    saturday = datetime(2026, 11, 28, 22, 5, tzinfo=UTC)
+    _frozen_status_clock(monkeypatch, saturday)
+    fake.script["status.yml"] = ([ok(_status_row(signed_in_at="2026-11-28T22:00:00+00:00")), stats()], "successful")
+    assert cli.main(["status"]) == ExitCode.OK
+    assert "WARNING live on gw1: the session ends" in capsys.readouterr().out
+    assert cli.main(["status", "--check"]) == ExitCode.ATTENTION
+    assert "IBGW_ALERT session_expiring live the session ends" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [
@@ -486,3 +509,24 @@ def test_an_inventory_line_that_cannot_be_edited_is_printed_before_anything_runs
     assert (f"is templated, vault-encrypted or set again elsewhere ({gateway_inventory}:1: ib_gateway_image: "
             f"\"{{{{ my_image }}}}\"  # pinned) (allowed: change that line by hand to the reference {NEW_IMAGE})"
             ) in capsys.readouterr().err
+
+
+def test_paper_run_with_a_command_failed_code_keeps_its_own_codes_apart(fake, capsys):
+    fake.script["start.yml"] = ([ok(READY), stats()], "successful")
+    argv = ["paper-run", "--command-failed-code", "100", "--"]
+    assert cli.main([*argv, "sh", "-c", "exit 2"]) == 100
+    assert "paper-run: sh exited with 2; exit 100 (--command-failed-code)" in capsys.readouterr().err
+    assert cli.main([*argv, "/nonexistent/pipeline"]) == 100
+    assert cli.main([*argv, "true"]) == ExitCode.OK
+    fake.script["start.yml"] = ([failed("NOT READY: gateway paper: no handshake"), stats(failures=1)], "failed")
+    assert cli.main([*argv, "true"]) == ExitCode.NOT_READY
+
+
+@pytest.mark.parametrize("code", ["10", "0", "256", "x"])
+def test_paper_run_refuses_a_command_failed_code_that_could_collide(fake, capsys, code):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["paper-run", "--command-failed-code", code, "--", "true"])
+    assert exited.value.code == ExitCode.BAD_INPUT
+    assert f"argument --command-failed-code: '{code}' is not an exit code of a failed command (allowed: 11-255" in \
+        capsys.readouterr().err
+    assert fake.calls == []

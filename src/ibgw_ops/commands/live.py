@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from ibgw_ops import lifecycle, status_report
+from ibgw_ops import inventory, inventory_files, lifecycle, status_report
 from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import add_force, announce_ready, open_runner, positive_int, runner_options, target_type
+from ibgw_ops.errors import BadInput
+from ibgw_ops.image_setting import DEFAULT_INSTANCES
 from ibgw_ops.on_host import session_clock
 
 # IBKR Mobile's push stays valid about 3 minutes; the gateway needs up to a minute or two to show its login.
@@ -34,7 +37,9 @@ def register(verbs: Any) -> None:
 
 def live_signin(args: argparse.Namespace) -> int:
     """Sunday sign-in: stop live, start it, wait for the 2FA approval until a deadline (exit 7), record the time."""
-    with open_runner(args) as runner:
+    path = inventory.resolve(args.inventory)
+    _refuse_paper(args.target, path)
+    with open_runner(args, path) as runner:
         lifecycle.stop(runner, args.target, force=args.force)
         deadline = datetime.now(UTC) + timedelta(seconds=args.timeout)
         shown = deadline.astimezone().strftime("%H:%M:%S %Z")
@@ -48,3 +53,18 @@ def live_signin(args: argparse.Namespace) -> int:
     print(f"live-signin: signed in at {status_report.shown(now)}; the session lasts until "
           f"{status_report.shown(session_clock.good_until(now))} (IBKR's weekly reset)", file=sys.stderr)
     return 0
+
+
+def _refuse_paper(target: str, path: Path) -> None:
+    """A target that selects a paper instance is refused before anything stops: paper has no 2FA sign-in.
+
+    The instances' modes come from the inventory's text (the role's defaults when it sets none); a target it does
+    not name goes on to the role, which refuses what matches no instance.
+    """
+    modes = inventory_files.instance_modes(path) or {str(i["name"]): str(i["mode"]) for i in DEFAULT_INSTANCES}
+    paper = sorted(name for name, mode in modes.items() if target in ("all", name, mode) and mode != "live")
+    if target == lifecycle.PAPER or paper:
+        live = sorted(name for name, mode in modes.items() if mode == "live")
+        raise BadInput("TARGET", f"'{target}' selects paper instance(s) {', '.join(paper) or target}: live-signin is "
+                                 "the weekly 2FA sign-in of live gateways; paper needs none (start it with paper-up "
+                                 "or paper-run, stop it with paper-down)", list(dict.fromkeys(["live", *live])))

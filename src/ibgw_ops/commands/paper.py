@@ -27,6 +27,8 @@ DEFAULT_CLIENT_ID = 1
 KILL_GRACE_SECONDS = 30.0
 # Shell conventions for a command that cannot be run.
 NOT_EXECUTABLE, NOT_FOUND = 126, 127
+# The lowest exit code that is none of ibgw-ops' own: --command-failed-code starts here, so it cannot collide.
+FIRST_FREE_CODE = max(ExitCode) + 1
 
 
 def register(verbs: Any) -> None:
@@ -45,8 +47,19 @@ def register(verbs: Any) -> None:
     add_timeout(parser)
     parser.add_argument("--client-id", type=int, default=DEFAULT_CLIENT_ID,
                         help="API client id handed to CMD as IBGW_CLIENT_ID (default %(default)s)")
+    parser.add_argument("--command-failed-code", type=command_failed_code, metavar="CODE",
+                        help=f"exit CODE ({FIRST_FREE_CODE}-255, none of ibgw-ops' own codes) whenever CMD fails, "
+                             "so cron tells the command's failures from paper-run's own (default: CMD's code)")
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD", help="the command to run")
     parser.set_defaults(handler=paper_run)
+
+
+def command_failed_code(text: str) -> int:
+    """An exit code that no failure of ibgw-ops itself uses."""
+    if not text.isdigit() or not FIRST_FREE_CODE <= int(text) <= 255:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an exit code of a failed command (allowed: "
+                                         f"{FIRST_FREE_CODE}-255; 0-{FIRST_FREE_CODE - 1} are ibgw-ops' own)")
+    return int(text)
 
 
 def paper_up(args: argparse.Namespace) -> int:
@@ -82,6 +95,10 @@ def paper_run(args: argparse.Namespace) -> int:
         print(f"ibgw-ops: paper-run interrupted by {runner.interrupts.describe()}; paper is down",
               file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
+    if code and args.command_failed_code:
+        print(f"ibgw-ops: paper-run: {command[0]} exited with {code}; exit {args.command_failed_code} "
+              "(--command-failed-code)", file=sys.stderr)
+        return int(args.command_failed_code)
     return code
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ibgw_ops import yaml_text
 from ibgw_ops.errors import BadInput
 
 SETTINGS_FILE = "gcp.yml"
@@ -87,16 +88,11 @@ def load(directory: Path) -> GcpSettings:
     if not path.is_file():
         raise BadInput(SETTINGS_FILE, f"{path} does not exist",
                        "an inventory folder holding gcp.yml (see inventory/gcp/ for an example)")
+    text = yaml_text.decode(path, path.read_bytes(), SETTINGS_FILE, "a UTF-8 text file")
     try:
-        document = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise BadInput(SETTINGS_FILE, f"{path}: byte {exc.start} is not UTF-8 ({exc.reason})",
-                       "a UTF-8 text file") from None
+        document = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or exc
-        raise BadInput(SETTINGS_FILE, f"{where}: not valid YAML: {problem}", "a YAML mapping") from None
+        raise yaml_text.invalid(path, text, exc, SETTINGS_FILE, "a YAML mapping") from None
     return parse(document)
 
 
