@@ -14,13 +14,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
 LIVE = {"name": "live", "mode": "live"}
 
 
-def window_soon(minutes: int = 1) -> tuple[dict[str, object], datetime]:
-    """A window that opens at the next minute at least 40 s away (deploy runs first) and lasts ``minutes``.
+def window_soon(minutes: int = 1, start: timedelta = timedelta(seconds=100)) -> tuple[dict[str, object], datetime]:
+    """A window that opens at the minute at least ``start`` less 60 s away (deploy runs first), ``minutes`` long.
 
     In the first of a few zones where it does not cross midnight, so the test runs at any hour; it also proves that
     the timer's zone is not the VM's (UTC).
     """
-    opens = (datetime.now(UTC) + timedelta(seconds=100)).replace(second=0, microsecond=0)
+    opens = (datetime.now(UTC) + start).replace(second=0, microsecond=0)
     for name in ("Europe/Zurich", "America/New_York", "Asia/Tokyo"):
         start, end = opens.astimezone(ZoneInfo(name)), (opens + timedelta(minutes=minutes)).astimezone(ZoneInfo(name))
         if start.date() == end.date():
@@ -30,6 +30,10 @@ def window_soon(minutes: int = 1) -> tuple[dict[str, object], datetime]:
 
 
 def test_a_window_starts_paper_and_stops_it_at_its_end_with_no_controller_command(deployed: Lab):
+    # A window an hour away first: that deploy does the slow part, so the next one, which only moves the window's
+    # timers, ends well before the window it sets opens, even on a loaded machine.
+    later, _ = window_soon(start=timedelta(hours=1))
+    deployed.use_settings({"ib_gateway_instances": [LIVE, {"name": "paper", "mode": "paper", "windows": [later]}]})
     window, opens = window_soon()
     deployed.use_settings({"ib_gateway_instances": [LIVE, {"name": "paper", "mode": "paper", "windows": [window]}]})
     try:
