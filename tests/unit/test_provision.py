@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from google.cloud import compute_v1
 
 from ibgw_ops.cli import main
 from ibgw_ops.errors import ExitCode
+from ibgw_ops.gcp import compute
 from ibgw_ops.lab.fake_compute import FakeCompute
 from ibgw_ops.paths import data_dir
 
@@ -26,6 +28,7 @@ EVERYTHING = {
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeCompute]:
+    monkeypatch.setattr(compute, "TIMING", replace(compute.TIMING, first_backoff=0.0, max_backoff=0.0))
     with FakeCompute() as server:
         monkeypatch.setenv("IBGW_OPS_COMPUTE_ENDPOINT", server.url)
         monkeypatch.setenv("IBGW_OPS_STATE_DIR", str(tmp_path / "state"))
@@ -174,7 +177,7 @@ def test_drift_that_needs_a_recreate_is_reported_and_left_alone(fake, inventory,
 
 
 def test_a_failure_midway_keeps_what_succeeded_and_a_rerun_completes(fake, inventory, capsys):
-    fake.fail_next("POST", "/instances", status=503)
+    fake.fail_next("POST", "/instances", status=503, times=compute.TIMING.attempts)
     assert provision(inventory) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert "instance ibgw-vm: insert refused by the Compute API: 503" in err
@@ -449,6 +452,7 @@ def test_the_reserved_external_ip_is_put_back_when_another_was_swapped_in(fake, 
     vms.delete_access_config_unary(**kw, access_config="external-nat")
     vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
     swapped = fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    vms.stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")  # a swap on a running VM is only reported
     code, plan, _ = plan_of(inventory, capsys)
     assert code == 0 and f"access_configs: ['{swapped}'] -> ['{reserved}']" in plan
     assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig",
