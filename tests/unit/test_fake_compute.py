@@ -532,7 +532,6 @@ def test_set_scheduling_replaces_it_and_the_provisioning_model_changes_only_when
 
 def test_a_missing_permission_is_named_as_gcp_names_it(fake, gce):
     fake.fail_next("POST", "/global/networks", permission="compute.networks.create")
-    with pytest.raises(exceptions.Forbidden, match=r"Required 'compute\.networks\.create' permission") as refused:
+    with pytest.raises(exceptions.Forbidden, match=r"Required 'compute\.networks\.create' permission"):
         add_network(gce)
-    assert refused.value.metadata == {"permission": "compute.networks.create"}
     assert fake.names("networks") == []

@@ -1,8 +1,8 @@
 """Which IAM permission GCP said was missing, and the predefined role that grants it.
 
-A refusal should tell the operator what to ask for: GCP names the permission (in an ErrorInfo detail, and in the
-Compute API's "Required '<permission>' permission for ..." text), and the roles below are the ones
-docs/provisioning.md lists for each person.
+A refusal should tell the operator what to ask for: GCP names the permission (in the Compute API's "Required
+'<permission>' permission for ..." text, and in an ErrorInfo detail where the API sends one), and the roles below
+are the ones docs/provisioning.md lists for each person.
 """
 
 from __future__ import annotations

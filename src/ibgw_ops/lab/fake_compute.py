@@ -74,20 +74,16 @@ MUTATING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 class ApiError(Exception):
     """An error answered in Google's JSON error format, which the client maps to google.api_core exceptions."""
 
-    def __init__(self, code: int, reason: str, message: str, details: tuple[Json, ...] = ()) -> None:
+    def __init__(self, code: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
-        self.details = details
 
     def payload(self) -> Json:
         """The response body, shaped like the real API's."""
-        error: Json = {"code": self.code, "message": self.message,
-                       "errors": [{"message": self.message, "domain": "global", "reason": self.reason}]}
-        if self.details:
-            error["details"] = list(self.details)
-        return {"error": error}
+        return {"error": {"code": self.code, "message": self.message,
+                          "errors": [{"message": self.message, "domain": "global", "reason": self.reason}]}}
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,6 @@ class _Fault(_Match):
     reason: str
     message: str
     operation_error: str | None
-    details: tuple[Json, ...]
 
 
 @dataclass
@@ -419,21 +414,17 @@ class FakeCompute:
         Without ``operation_error`` it is answered with HTTP ``status`` (default 503).  With ``operation_error``
         (e.g. ``"QUOTA_EXCEEDED"``) it is accepted, but its Operation ends DONE with that error and
         ``httpErrorStatusCode`` = ``status`` (default 403), and the change is not applied.  With ``permission``
-        (e.g. ``"compute.instances.create"``) it is a 403 worded as GCP words a missing IAM permission, with the
-        permission in an ErrorInfo detail as well.
+        (e.g. ``"compute.instances.create"``) it is a 403 worded as the Compute API words a missing IAM permission.
         """
         code = status if status is not None else (403 if operation_error or permission else 503)
-        details: tuple[Json, ...] = ()
         if permission:
             message = message or f"Required '{permission}' permission for the resource"
-            details = ({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED",
-                        "domain": "iam.googleapis.com", "metadata": {"permission": permission}},)
         with self._lock:
             self._faults.append(_Fault(
                 method=method.upper(), path_suffix=path_suffix, status=code,
                 reason=reason or ("backendError" if code >= 500 else HTTPStatus(code).name.lower()),
                 message=message or f"Injected failure ({operation_error or code})",
-                operation_error=operation_error, remaining=times, details=details,
+                operation_error=operation_error, remaining=times,
             ))
 
     def slow_next(self, method: str = "POST", path_suffix: str = "", *, seconds: float, times: int = 1) -> None:
@@ -518,7 +509,7 @@ class FakeCompute:
                 return self._request_ids[(call.project, request_id)].view(time.monotonic())
             fault = _take(self._faults, call)
             if fault is not None and fault.operation_error is None:
-                raise ApiError(fault.status, fault.reason, fault.message, fault.details)
+                raise ApiError(fault.status, fault.reason, fault.message)
             slow = _take(self._slow, call)
             if call.name is None:
                 if call.method != "POST":
