@@ -659,7 +659,7 @@ def test_a_spot_vm_is_reported_with_the_command_and_fixed_once_stopped(fake, inv
     assert code == ExitCode.ATTENTION
     assert "(can change only while the VM is stopped, left as is)" in plan
     stop = f"gcloud compute instances stop ibgw-vm --project={PROJECT} --zone={ZONE}"
-    assert f"to apply it: {stop} && ibgw-ops provision --skip-deploy && " in plan
+    assert f"to apply it: {stop} && ibgw-ops -i <inventory> provision --skip-deploy && " in plan
     fake.reset_log()
     assert provision(inventory) == ExitCode.ATTENTION
     assert fake.mutating_calls() == []

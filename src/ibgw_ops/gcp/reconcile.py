@@ -226,7 +226,7 @@ def _command(field_name: str, resource: Resource, current: dict[str, Any]) -> st
         change = (f"{vm.format('update')} --shielded-secure-boot --shielded-vtpm "
                   "--shielded-integrity-monitoring")
     else:  # what provision sets itself once the VM is stopped
-        change = "ibgw-ops provision --skip-deploy"
+        change = "ibgw-ops -i <inventory> provision --skip-deploy"
     return f"{vm.format('stop')} && {change} && {vm.format('start')}"
 
 
