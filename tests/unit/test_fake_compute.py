@@ -481,3 +481,57 @@ def test_a_manual_nat_uses_reserved_external_addresses_and_holds_them(fake, vpc)
         vpc.routers.insert_unary(project=P, region=R, router_resource=router("rt2", "MANUAL_ONLY", [link]))
     with pytest.raises(exceptions.BadRequest, match="already being used"):
         vpc.addresses.delete_unary(project=P, region=R, address="nat-ip")
+
+
+def test_a_wait_answers_running_at_gcps_cap_until_a_slow_operation_is_done():
+    with FakeCompute(time_scale=0.01) as fake:
+        gce = clients(fake)
+        fake.slow_next("POST", "/global/networks", seconds=330)
+        op = add_network(gce)
+        answers = [op.status]
+        while answers[-1] != DONE:
+            answers.append(gce.global_ops.wait(project=P, operation=op.name).status)
+        assert answers[:3] == [RUNNING, RUNNING, RUNNING] and answers[-1] == DONE
+        add_subnet(gce)
+        assert fake.names("subnetworks") == ["sub"]  # the slowness was for the next call only
+
+
+def test_an_instance_gets_gcps_scheduling_and_deletion_protection_guards_it(fake, vpc):
+    add_instance(vpc)
+    vm = fake.get("instances", "vm")
+    assert vm["scheduling"] == {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
+                                "provisioningModel": "STANDARD"}
+    assert vm["deletionProtection"] is False
+    vpc.instances.set_deletion_protection_unary(request=c.SetDeletionProtectionInstanceRequest(
+        project=P, zone=Z, resource="vm", deletion_protection=True))
+    with pytest.raises(exceptions.BadRequest, match="protected against deletion"):
+        vpc.instances.delete_unary(project=P, zone=Z, instance="vm")
+    assert fake.names("instances") == ["vm"]
+    vpc.instances.set_deletion_protection_unary(request=c.SetDeletionProtectionInstanceRequest(
+        project=P, zone=Z, resource="vm", deletion_protection=False))
+    vpc.instances.delete_unary(project=P, zone=Z, instance="vm")
+    assert fake.names("instances") == []
+
+
+def test_set_scheduling_replaces_it_and_the_provisioning_model_changes_only_when_stopped(fake, vpc):
+    add_instance(vpc)
+    vpc.instances.set_scheduling_unary(project=P, zone=Z, instance="vm", scheduling_resource=c.Scheduling(
+        on_host_maintenance="TERMINATE", automatic_restart=False))
+    assert fake.get("instances", "vm")["scheduling"] == {"onHostMaintenance": "TERMINATE", "automaticRestart": False,
+                                                         "preemptible": False, "provisioningModel": "STANDARD"}
+    spot = c.Scheduling(provisioning_model="SPOT", on_host_maintenance="TERMINATE", automatic_restart=False)
+    with pytest.raises(exceptions.BadRequest, match="must be stopped to change provisioningModel"):
+        vpc.instances.set_scheduling_unary(project=P, zone=Z, instance="vm", scheduling_resource=spot)
+    vpc.instances.stop_unary(project=P, zone=Z, instance="vm")
+    with pytest.raises(exceptions.BadRequest, match="Spot and preemptible instances must have onHostMaintenance"):
+        vpc.instances.set_scheduling_unary(project=P, zone=Z, instance="vm", scheduling_resource=c.Scheduling(
+            provisioning_model="SPOT", on_host_maintenance="MIGRATE"))
+    vpc.instances.set_scheduling_unary(project=P, zone=Z, instance="vm", scheduling_resource=spot)
+    assert fake.get("instances", "vm")["scheduling"]["provisioningModel"] == "SPOT"
+
+
+def test_a_missing_permission_is_named_as_gcp_names_it(fake, gce):
+    fake.fail_next("POST", "/global/networks", permission="compute.networks.create")
+    with pytest.raises(exceptions.Forbidden, match=r"Required 'compute\.networks\.create' permission"):
+        add_network(gce)
+    assert fake.names("networks") == []

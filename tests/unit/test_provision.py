@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import compute_v1
 
 from ibgw_ops.cli import main
-from ibgw_ops.errors import ExitCode
+from ibgw_ops.errors import ExitCode, OpsError
+from ibgw_ops.gcp import compute
+from ibgw_ops.gcp import provision as cloud
+from ibgw_ops.gcp.settings import load
 from ibgw_ops.lab.fake_compute import FakeCompute
 from ibgw_ops.paths import data_dir
 
@@ -26,6 +30,7 @@ EVERYTHING = {
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeCompute]:
+    monkeypatch.setattr(compute, "TIMING", replace(compute.TIMING, first_backoff=0.0, max_backoff=0.0))
     with FakeCompute() as server:
         monkeypatch.setenv("IBGW_OPS_COMPUTE_ENDPOINT", server.url)
         monkeypatch.setenv("IBGW_OPS_STATE_DIR", str(tmp_path / "state"))
@@ -174,7 +179,7 @@ def test_drift_that_needs_a_recreate_is_reported_and_left_alone(fake, inventory,
 
 
 def test_a_failure_midway_keeps_what_succeeded_and_a_rerun_completes(fake, inventory, capsys):
-    fake.fail_next("POST", "/instances", status=503)
+    fake.fail_next("POST", "/instances", status=503, times=compute.TIMING.attempts)
     assert provision(inventory) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert "instance ibgw-vm: insert refused by the Compute API: 503" in err
@@ -449,6 +454,7 @@ def test_the_reserved_external_ip_is_put_back_when_another_was_swapped_in(fake, 
     vms.delete_access_config_unary(**kw, access_config="external-nat")
     vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
     swapped = fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+    vms.stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")  # a swap on a running VM is only reported
     code, plan, _ = plan_of(inventory, capsys)
     assert code == 0 and f"access_configs: ['{swapped}'] -> ['{reserved}']" in plan
     assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig",
@@ -564,3 +570,167 @@ def test_an_endpoint_from_the_environment_over_gcp_yml_is_announced(fake, invent
     assert code == 0
     assert (f"Compute endpoint {fake.url} from $IBGW_OPS_COMPUTE_ENDPOINT, not gcp.yml's compute_endpoint "
             "https://compute-private.example.com") in err
+
+
+# GCP's clock fifty times faster, client and fake alike: a two-minute wait cap takes 2.4 s.
+FAST = 0.02
+
+
+def waits_for_the_vm(fake: FakeCompute) -> int:
+    return sum(1 for r in fake.requests if r.method == "POST" and r.path.endswith("/wait") and "/zones/" in r.path)
+
+
+@pytest.mark.parametrize("slow", [(75, 1), (330, 3)],
+                         ids=["longer-than-the-old-client-timeout", "longer-than-gcps-wait"])
+def test_a_slow_vm_insert_is_waited_for_not_reported_unreachable(fake, inventory, monkeypatch, capsys, slow):
+    seconds, waits = slow
+    monkeypatch.setattr(compute, "TIMING", compute.TIMING.scaled(FAST))
+    fake.time_scale = FAST
+    fake.slow_next("POST", "/instances", seconds=seconds)
+    assert provision(inventory) == 0
+    assert "cannot reach" not in capsys.readouterr().err
+    assert waits_for_the_vm(fake) == waits
+    assert fake.names("instances") == ["ibgw-vm"]
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_a_refused_mutation_is_retried_with_the_same_request_id(fake, inventory, capsys, status):
+    fake.fail_next("POST", "/instances", status=status, times=2)
+    assert provision(inventory) == 0
+    inserts = [r for r in fake.requests if r.method == "POST" and r.path.endswith("/instances")]
+    assert len(inserts) == 3 and len({r.query["requestId"] for r in inserts}) == 1
+    err = capsys.readouterr().err
+    assert f"instance ibgw-vm: insert: {status} " in err
+    assert "retry 1 of 5" in err and "retry 2 of 5" in err and "retry 3 of" not in err
+
+
+def test_retries_back_off_doubling_up_to_their_bound(fake, inventory):
+    paused: list[float] = []
+    api = compute.ComputeApi(load(inventory), timing=compute.Timing(), sleep=paused.append, notice=lambda _: None)
+    fake.fail_next("POST", "/global/networks", status=503, times=compute.Timing().attempts)
+    with pytest.raises(OpsError, match="network ibgw-net: insert refused by the Compute API: 503"):
+        cloud.apply(api, load(inventory), lambda step: None)
+    assert paused == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert len([r for r in fake.requests if r.path.endswith("/global/networks")]) == compute.Timing().attempts
+
+
+@pytest.mark.parametrize("refusal", [
+    ("/instances", "compute.instances.create", "roles/compute.instanceAdmin.v1"),
+    ("/firewalls", "compute.firewalls.create", "roles/compute.securityAdmin"),
+    ("/instances", "iam.serviceAccounts.actAs", "roles/iam.serviceAccountUser"),
+])
+def test_a_refused_permission_is_named_with_the_role_that_grants_it(fake, inventory, capsys, refusal):
+    path, permission, role = refusal
+    fake.fail_next("POST", path, permission=permission)
+    assert provision(inventory) == ExitCode.FAILED
+    assert f"missing permission {permission}: grant {role}" in capsys.readouterr().err
+
+
+def test_the_vm_is_protected_and_scheduled_for_the_week(fake, inventory):
+    assert provision(inventory) == 0
+    vm = fake.get("instances", "ibgw-vm")
+    assert vm["deletionProtection"] is True
+    assert vm["scheduling"] == {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
+                                "provisioningModel": "STANDARD"}
+
+
+def test_scheduling_and_protection_drift_is_put_back_without_a_restart(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    instances_client(fake).set_scheduling_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm",
+                                                scheduling_resource={"on_host_maintenance": "TERMINATE",
+                                                                     "automatic_restart": False})
+    fake.update("instances", "ibgw-vm", deletionProtection=False)
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0
+    assert "deletion_protection: False -> True (setDeletionProtection)" in plan
+    assert "'on_host_maintenance': 'TERMINATE'" in plan and "(setScheduling)" in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/setScheduling",
+                                                    f"POST {VM_PATH}/setDeletionProtection"])
+    vm = fake.get("instances", "ibgw-vm")
+    assert (vm["scheduling"]["onHostMaintenance"], vm["scheduling"]["automaticRestart"]) == ("MIGRATE", True)
+    assert (vm["status"], vm["deletionProtection"]) == ("RUNNING", True)
+
+
+def test_a_spot_vm_is_reported_with_the_command_and_fixed_once_stopped(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    fake.update("instances", "ibgw-vm", scheduling={"onHostMaintenance": "TERMINATE", "automaticRestart": False,
+                                                    "preemptible": False, "provisioningModel": "SPOT"})
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == ExitCode.ATTENTION
+    assert "(can change only while the VM is stopped, left as is)" in plan
+    stop = f"gcloud compute instances stop ibgw-vm --project={PROJECT} --zone={ZONE}"
+    assert f"to apply it: {stop} && ibgw-ops -i <inventory> provision --skip-deploy && " in plan
+    fake.reset_log()
+    assert provision(inventory) == ExitCode.ATTENTION
+    assert fake.mutating_calls() == []
+    assert f"scheduling differs and can change only while the VM is stopped; when the interruption is acceptable " \
+           f"(the gateway sessions end): {stop}" in capsys.readouterr().err
+    instances_client(fake).stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/setScheduling"])
+    assert fake.get("instances", "ibgw-vm")["scheduling"]["provisioningModel"] == "STANDARD"
+
+
+def test_destroy_lifts_the_protection_of_its_own_vm_only(fake, inventory, capsys):
+    fake.create("networks", {"name": "elsewhere", "autoCreateSubnetworks": False}, project=PROJECT)
+    fake.create("subnetworks", {"name": "elsewhere", "network": "global/networks/elsewhere",
+                                "ipCidrRange": "10.99.0.0/24"}, project=PROJECT, location=REGION)
+    fake.create("instances", {"name": "someone-elses", "machineType": f"zones/{ZONE}/machineTypes/e2-small",
+                              "disks": [{"boot": True}], "deletionProtection": True,
+                              "networkInterfaces": [{"subnetwork": f"regions/{REGION}/subnetworks/elsewhere"}]},
+                project=PROJECT, location=ZONE)
+    assert provision(inventory) == 0
+    fake.reset_log()
+    capsys.readouterr()
+    assert main(["-i", str(inventory), "destroy", "--yes"]) == 0
+    assert "instance ibgw-vm (deletion protection lifted first)" in capsys.readouterr().out
+    calls = fake.mutating_calls()
+    assert calls[:2] == [f"POST {VM_PATH}/setDeletionProtection", f"DELETE {VM_PATH}"]
+    assert not any("someone-elses" in call for call in calls)
+    assert fake.names("instances") == ["someone-elses"]
+    assert fake.get("instances", "someone-elses")["deletionProtection"] is True
+
+
+def test_an_external_ip_swap_on_a_running_vm_is_reported_not_applied(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    reserved = fake.get("addresses", "ibgw-vm-external")["address"]
+    vms = instances_client(fake)
+    kw = {"project": PROJECT, "zone": ZONE, "instance": "ibgw-vm", "network_interface": "nic0"}
+    vms.delete_access_config_unary(**kw, access_config="external-nat")
+    vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and "(would drop the running VM's connections, left as is)" in plan
+    command = (f"gcloud compute instances delete-access-config ibgw-vm --project={PROJECT} --zone={ZONE} "
+               "--network-interface=nic0 --access-config-name='External NAT' && gcloud compute instances "
+               f"add-access-config ibgw-vm --project={PROJECT} --zone={ZONE} --network-interface=nic0 "
+               f"--access-config-name=external-nat --address={reserved} --network-tier=PREMIUM")
+    assert f"to apply it: {command}" in plan
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert fake.mutating_calls() == []
+    assert command in capsys.readouterr().err
+
+
+def test_going_private_removes_the_external_ip_only_once_cloud_nat_existed(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    edit(inventory, "vm", public_ip=False)
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and "create  router      ibgw-router" in plan
+    assert "(would cut the running VM off the internet: Cloud NAT did not exist before this run, left as is)" in plan
+    fake.reset_log()
+    assert provision(inventory) == 0
+    assert f"POST {VM_PATH}/deleteAccessConfig" not in fake.mutating_calls()
+    assert fake.names("routers") == ["ibgw-router"]
+    assert fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"]
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and "access_configs:" in plan and "(deleteAccessConfig/addAccessConfig)" in plan
+    assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig"])
+
+
+def test_a_machine_type_change_is_reported_with_the_command_in_the_plan_too(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    edit(inventory, "vm", machine_type="e2-standard-2")
+    code, plan, _ = plan_of(inventory, capsys)
+    assert code == 0 and "(cannot change in place, left as is)" in plan
+    vm = f"ibgw-vm --project={PROJECT} --zone={ZONE}"
+    assert (f"to apply it: gcloud compute instances stop {vm} && gcloud compute instances set-machine-type {vm} "
+            f"--machine-type=e2-standard-2 && gcloud compute instances start {vm}") in plan

@@ -3,7 +3,8 @@
 Settings are checked completely before the first API call. The Compute endpoint is the default one, or
 ``$IBGW_OPS_COMPUTE_ENDPOINT``, else ``compute_endpoint`` in gcp.yml (private endpoints, the tests' fake); an
 environment value that replaces gcp.yml's is announced. The cloud libraries are imported inside the verbs, so other
-verbs start without them. Drift or foreign rules that leave the gateway open exit 10 (ATTENTION).
+verbs start without them. Drift or foreign rules that leave the gateway open exit 10 (ATTENTION). Drift whose fix
+would interrupt the running VM is left, with the command that applies it.
 """
 
 from __future__ import annotations
@@ -78,12 +79,10 @@ def provision(args: argparse.Namespace) -> int:
 
 def _warn_unfixable(steps: list[Step]) -> None:
     """Warn of the drift provision left, with what the operator can do about it."""
-    from ibgw_ops.gcp.reconcile import STOPPED_ONLY  # noqa: PLC0415 - cloud libraries load only for cloud verbs
-
     for step in steps:
         for drift in step.unfixable:
-            advice = ("stop the VM when a stop is acceptable (it ends the gateway sessions) and run provision again"
-                      if drift.note == STOPPED_ONLY else "recreate it (destroy, provision) when a stop is acceptable")
+            advice = (f"when the interruption is acceptable (the gateway sessions end): {drift.command}"
+                      if drift.command else "recreate it (destroy, provision) when a stop is acceptable")
             print(f"ibgw-ops: warning: {SINGULAR[step.resource.kind]} {step.resource.name}: {drift.field} differs "
                   f"and {drift.note}; {advice}", file=sys.stderr)
 
@@ -122,7 +121,8 @@ def destroy(args: argparse.Namespace) -> int:
         host_inventory.remove(directory, settings)
         return int(ExitCode.OK)
     print(f"deployment '{settings.deployment}' in {settings.project}:")
-    print("\n".join(f"  {SINGULAR[item.kind]} {item.name}" for item in found))
+    print("\n".join(f"  {SINGULAR[item.kind]} {item.name}{' (deletion protection lifted first)' * item.protected}"
+                    for item in found))
     confirm(args, "destroy", f"Delete these {len(found)} resources?", settings.deployment)
     cloud.destroy(api, found, lambda item, deleted: print(
         f"{'deleted' if deleted else 'gone   '} {SINGULAR[item.kind]:<11} {item.name}", flush=True))

@@ -21,6 +21,10 @@ DEPLOYMENT_LABEL = "ibgw-deployment"
 # Instance metadata that decides who may log in: OS Login only, no project-wide SSH keys, no serial console. Stated
 # on the VM itself, so that project-wide metadata cannot turn them around.
 LOGIN_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "serial-port-enable": "FALSE"}
+# A VM for the whole week: host maintenance live-migrates it, a crash restarts it, and it is never Spot (which GCP
+# may stop at any time). GCP's defaults too, stated so that drift from them is seen.
+SCHEDULING = {"on_host_maintenance": "MIGRATE", "automatic_restart": True, "provisioning_model": "STANDARD",
+              "preemptible": False}
 # The VM service account's OAuth scope: IAM roles, not scopes, narrow what it may do.
 VM_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NETWORKS, SUBNETWORKS, ADDRESSES, FIREWALLS, ROUTERS, INSTANCES = (
@@ -178,6 +182,8 @@ def _instance(settings: GcpSettings) -> Resource:
         interface["access_configs"] = [{"name": "external-nat", "type_": "ONE_TO_ONE_NAT",
                                         "network_tier": "PREMIUM", "nat_i_p": ""}]
         needs.append(n["external_ip"])
+    else:  # Cloud NAT first: only then may a running VM lose its external IP and keep its way out
+        needs.append(n["router"])
     body: dict[str, Any] = {
         "name": n["vm"], "description": _described(settings, "IB Gateway host"), "labels": _labels(settings),
         "machine_type": f"projects/{settings.project}/zones/{settings.zone}/machineTypes/{settings.machine_type}",
@@ -189,11 +195,13 @@ def _instance(settings: GcpSettings) -> Resource:
             f"projects/{settings.project}/zones/{settings.zone}/diskTypes/pd-balanced"}}],
         "shielded_instance_config": {"enable_secure_boot": True, "enable_vtpm": True,
                                      "enable_integrity_monitoring": True},
+        "scheduling": dict(SCHEDULING), "deletion_protection": True,
         "service_accounts": ([{"email": settings.service_account, "scopes": VM_SCOPES}]
                              if settings.service_account else []),
     }
     account = settings.service_account or "no service account"
     summary = (f"{settings.machine_type}, {settings.disk_size_gb} GB {settings.image.rsplit('/', 1)[-1]}, "
-               f"shielded, OS Login, {settings.zone}, internal {settings.internal_ip}, "
+               f"shielded, OS Login, live-migrated, deletion protection, {settings.zone}, "
+               f"internal {settings.internal_ip}, "
                f"{'static external IP' if settings.public_ip else 'no external IP'}, {account}")
     return Resource(INSTANCES, n["vm"], body, (n["subnet"], *needs), summary)

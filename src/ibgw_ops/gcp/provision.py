@@ -3,14 +3,15 @@
 ``plan`` only reads. ``apply`` converges every resource over the dependency graph (network -> subnets ->
 addresses / firewalls / router -> instance), independent ones concurrently; a failure leaves the rest of the
 graph converged, so a rerun picks up where it stopped. ``destroy`` deletes what carries this deployment's mark,
-newest layer first, and treats "already gone" as done. ``foreign_rules`` finds what provision does not own but
+newest layer first, and treats "already gone" as done; it lifts the deletion protection of the VM it deletes, and
+of no other. ``foreign_rules`` finds what provision does not own but
 must not ignore: other ingress rules on the deployment's network that admit the gateway's API ports or SSH.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from ibgw_ops.gcp.desired import (
     owned_by,
     resources,
 )
-from ibgw_ops.gcp.reconcile import CREATE, UPDATE, Step, compare, converge, link_path
+from ibgw_ops.gcp.reconcile import CREATE, UPDATE, Step, compare, converge, link_path, set_deletion_protection
 from ibgw_ops.gcp.settings import GcpSettings
 
 # Deletion order: what uses a resource goes before it (the VM and Cloud NAT hold addresses).
@@ -41,10 +42,11 @@ SSH_PORT = 22
 
 @dataclass(frozen=True)
 class Found:
-    """A resource of this deployment found in the cloud."""
+    """A resource of this deployment found in the cloud; ``protected``: a VM with deletion protection."""
 
     kind: str
     name: str
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,15 @@ class ForeignRule:
 
 
 def plan(api: ComputeApi, settings: GcpSettings) -> list[Step]:
-    """What apply would do to each resource, from reads only (done concurrently)."""
-    desired = {resource.name: resource for resource in resources(settings)}
-
-    def read(name: str) -> Step:
-        resource = _with_addresses(api, settings, desired[name])
-        return compare(resource, api.get(resource.kind, resource.name), settings.deployment)
-
-    steps, failures = graph.run(dict.fromkeys(desired, ()), read)
+    """What apply would do to each resource, from reads only (done concurrently), compared in apply's order."""
+    desired = {resource.name: _with_addresses(api, settings, resource) for resource in resources(settings)}
+    current, failures = graph.run(dict.fromkeys(desired, ()),
+                                  lambda name: api.get(desired[name].kind, name))
     _raise_failures(failures)
-    return [steps[name] for name in desired]
+    steps: dict[str, Step] = {}
+    for name, resource in desired.items():
+        steps[name] = compare(resource, current[name], settings.deployment, nat_ready=_nat_ready(settings, steps))
+    return list(steps.values())
 
 
 def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None], max_workers: int = 8,
@@ -79,10 +80,14 @@ def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]
     """
     desired = {resource.name: resource for resource in resources(settings)}
     reporting = threading.Lock()
+    done: dict[str, Step] = {}
 
     def converge_one(name: str) -> Step:
-        step = converge(api, _with_addresses(api, settings, desired[name]), settings.deployment)
         with reporting:
+            nat_ready = _nat_ready(settings, done)
+        step = converge(api, _with_addresses(api, settings, desired[name]), settings.deployment, nat_ready=nat_ready)
+        with reporting:
+            done[name] = step
             report(step)
         return step
 
@@ -90,6 +95,12 @@ def apply(api: ComputeApi, settings: GcpSettings, report: Callable[[Step], None]
                                 max_workers)
     _raise_failures(failures)
     return [steps[name] for name in desired]
+
+
+def _nat_ready(settings: GcpSettings, steps: Mapping[str, Step]) -> bool:
+    """Whether Cloud NAT existed before this run (its router, a need of the VM's, was not created by it)."""
+    step = steps.get(names(settings)["router"])
+    return step is not None and step.action != CREATE
 
 
 def external_ip(api: ComputeApi, settings: GcpSettings) -> str:
@@ -159,8 +170,8 @@ def owned(api: ComputeApi, settings: GcpSettings) -> list[Found]:
     kinds = [kind for layer in DESTROY_LAYERS for kind in layer]
     listed, failures = graph.run(dict.fromkeys(kinds, ()), api.list)
     _raise_failures(failures)
-    return [Found(kind, str(item["name"])) for kind in kinds for item in listed[kind]
-            if owned_by(item, settings.deployment)]
+    return [Found(kind, str(item["name"]), bool(item.get("deletion_protection"))) for kind in kinds
+            for item in listed[kind] if owned_by(item, settings.deployment)]
 
 
 def destroy(api: ComputeApi, found: list[Found], report: Callable[[Found, bool], None]) -> None:
@@ -171,6 +182,8 @@ def destroy(api: ComputeApi, found: list[Found], report: Callable[[Found, bool],
 
         def delete(key: str, batch: dict[str, Found] = batch) -> None:
             item = batch[key]
+            if item.protected:
+                set_deletion_protection(api, item.name, protected=False)
             deleted = api.delete(item.kind, item.name)
             with reporting:
                 report(item, deleted)
@@ -209,6 +222,8 @@ def describe(step: Step, *, done: bool = False) -> str:
     for drift in step.drift:
         verdict = f"{drift.fix}: {drift.note}" if drift.fix and drift.note else drift.fix or f"{drift.note}, left as is"
         line += f"\n          {drift.field}: {_short(drift.have)} -> {_short(drift.want)} ({verdict})"
+        if drift.command:
+            line += f"\n            to apply it: {drift.command}"
     return line
 
 

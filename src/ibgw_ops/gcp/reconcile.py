@@ -3,11 +3,14 @@
 Every managed field is compared, and each knows how the API fixes it. A firewall rule is owned whole: a PATCH
 cannot clear a list (the client never sends an empty one) nor drop a key of a mapping, so a rule that gained
 source tags, service accounts or logging metadata is replaced with an update, and one whose direction or action
-changed (the API keeps those) is recreated. The VM's access configs, tags, service account and login metadata
-have methods of their own; a new service account needs the VM stopped, so on a running VM that drift is reported
-and left. Drift in a field the API cannot change in place (a subnet's range, the VM's machine type) is reported
-and left alone: fixing it means a stop or a recreate, which would end a live gateway session, so that stays the
-operator's decision.
+changed (the API keeps those) is recreated. The VM's access configs, tags, service account, login metadata,
+scheduling and deletion protection have methods of their own.
+
+provision never interrupts a running live gateway: a change that would drop the VM's network or restart it is
+reported with the command that applies it, and left to the operator. That covers a new service account or
+provisioning model (the VM must be stopped), swapping or removing its external IP (its connections drop, and
+without Cloud NAT it is cut off), and what the API cannot change in place (a subnet's range, the VM's machine
+type, interface or shielded settings).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ibgw_ops.gcp.desired import (
     LOGIN_METADATA,
     NETWORKS,
     ROUTERS,
+    SCHEDULING,
     SINGULAR,
     SUBNETWORKS,
     Resource,
@@ -36,8 +40,14 @@ CREATE, UPDATE, OK = "create", "update", "ok"
 PATCH, REPLACE, RECREATE = "patch", "update", "recreate"
 ACCESS_CONFIG = "deleteAccessConfig/addAccessConfig"
 SET_SERVICE_ACCOUNT = "setServiceAccount"
+SET_SCHEDULING = "setScheduling"
+SET_DELETION_PROTECTION = "setDeletionProtection"
 CANNOT = "cannot change in place"
 STOPPED_ONLY = "can change only while the VM is stopped"
+DROPS_CONNECTIONS = "would drop the running VM's connections"
+NO_WAY_OUT = "would cut the running VM off the internet: Cloud NAT did not exist before this run"
+# Scheduling fields GCP changes only on a stopped VM (the rest setScheduling changes while it runs).
+_STOPPED_SCHEDULING = ("provisioning_model", "preemptible")
 # Firewall fixes, weakest first: the step uses the strongest its drift needs.
 _FIREWALL_FIXES = (PATCH, REPLACE, RECREATE)
 
@@ -64,6 +74,7 @@ class Drift:
     have: Any
     fix: str
     note: str = ""
+    command: str = ""  # what applies drift provision leaves, when the operator accepts what it costs
 
     @property
     def patchable(self) -> bool:
@@ -108,6 +119,11 @@ def _accounts(resource: dict[str, Any]) -> list[dict[str, Any]]:
             for account in resource.get("service_accounts") or []]
 
 
+def _scheduling(resource: dict[str, Any]) -> dict[str, Any]:
+    scheduling = resource.get("scheduling") or {}
+    return {key: scheduling.get(key) for key in SCHEDULING}
+
+
 def _metadata(key: str) -> Callable[[dict[str, Any]], Any]:
     def read(resource: dict[str, Any]) -> Any:
         items = (resource.get("metadata") or {}).get("items") or []
@@ -130,31 +146,38 @@ FIELDS: dict[str, tuple[Field, ...]] = {
                 *(Field(f"metadata.{key}", "setMetadata", _metadata(key)) for key in LOGIN_METADATA),
                 Field("access_configs", ACCESS_CONFIG, _nat_ips),
                 Field("service_accounts", SET_SERVICE_ACCOUNT, _accounts),
+                Field("scheduling", SET_SCHEDULING, _scheduling),
+                Field("deletion_protection", SET_DELETION_PROTECTION),
                 Field("machine_type", ""), Field("network_interfaces", "", _interface),
                 Field("shielded_instance_config", "")),
 }
 
 
-def compare(resource: Resource, current: dict[str, Any] | None, deployment: str) -> Step:
-    """The step that would bring ``current`` (None: missing) to the resource's managed fields."""
+def compare(resource: Resource, current: dict[str, Any] | None, deployment: str, *, nat_ready: bool = False,
+            ) -> Step:
+    """The step that would bring ``current`` (None: missing) to the resource's managed fields.
+
+    ``nat_ready``: Cloud NAT existed before this run, so a running VM may lose an external IP it should not have.
+    """
     if current is None:
         return Step(resource, CREATE)
     if not owned_by(current, deployment):
         raise OpsError(f"{SINGULAR[resource.kind]} {resource.name} exists but is not managed by ibgw-ops deployment "
                        f"'{deployment}' (no owner label or description); rename the deployment or remove it")
-    drift = [_drift(resource.kind, spec, spec.value(resource.body), spec.value(current), current)
+    drift = [_drift(resource, spec, current, nat_ready)
              for spec in FIELDS[resource.kind]
              if (spec.read or spec.name in resource.body)
              and not matches(spec.value(resource.body), spec.value(current), spec.name)]
     return Step(resource, UPDATE if any(d.patchable for d in drift) else OK, drift)
 
 
-def _drift(kind: str, spec: Field, want: Any, have: Any, current: dict[str, Any]) -> Drift:
-    """The drift of one field, with the fix it needs now."""
-    if not spec.fix:
-        return Drift(spec.name, want, have, "", CANNOT)
-    if spec.fix == SET_SERVICE_ACCOUNT and current.get("status") != "TERMINATED":
-        return Drift(spec.name, want, have, "", STOPPED_ONLY)
+def _drift(resource: Resource, spec: Field, current: dict[str, Any], nat_ready: bool) -> Drift:
+    """The drift of one field, with the fix it needs now (none when it would interrupt the running VM)."""
+    kind, want, have = resource.kind, spec.value(resource.body), spec.value(current)
+    left = _interrupting(resource, spec, current, nat_ready)
+    if left:
+        command = _command(spec.name, resource, current) if kind == INSTANCES else ""
+        return Drift(spec.name, want, have, "", left, command)
     if kind == FIREWALLS and spec.fix == PATCH and want == [] and have:
         return Drift(spec.name, want, have, REPLACE, "a patch cannot clear a list")
     if kind == FIREWALLS and spec.fix == PATCH and isinstance(want, dict) and set(have or {}) - set(want):
@@ -162,16 +185,61 @@ def _drift(kind: str, spec: Field, want: Any, have: Any, current: dict[str, Any]
     return Drift(spec.name, want, have, spec.fix)
 
 
-def converge(api: ComputeApi, resource: Resource, deployment: str) -> Step:
+def _interrupting(resource: Resource, spec: Field, current: dict[str, Any], nat_ready: bool) -> str:
+    """Why fixing this drift now would interrupt the VM ("" when it would not, or it is stopped)."""
+    if not spec.fix:
+        return CANNOT
+    if current.get("status") == "TERMINATED" or resource.kind != INSTANCES:
+        return ""
+    want, have = spec.value(resource.body), spec.value(current)
+    if spec.fix == SET_SERVICE_ACCOUNT or (spec.fix == SET_SCHEDULING and any(
+            not matches(want.get(key), have.get(key)) for key in _STOPPED_SCHEDULING)):
+        return STOPPED_ONLY
+    if spec.fix == ACCESS_CONFIG and have:
+        if want:
+            return DROPS_CONNECTIONS
+        return "" if nat_ready else NO_WAY_OUT
+    return ""
+
+
+def _command(field_name: str, resource: Resource, current: dict[str, Any]) -> str:
+    """The gcloud commands that apply drift provision leaves (a stop first where the API needs one)."""
+    _, project, _, zone = link_path(str(current["zone"])).split("/")
+    vm = f"gcloud compute instances {{}} {resource.name} --project={project} --zone={zone}"
+    body, nic = resource.body, _nic(resource.body)
+    if field_name == "access_configs":
+        current_nic = _nic(current)
+        steps = [f"{vm.format('delete-access-config')} --network-interface={current_nic.get('name', 'nic0')} "
+                 f"--access-config-name='{config.get('name', '')}'" for config in current_nic.get("access_configs")
+                 or []]
+        steps += [f"{vm.format('add-access-config')} --network-interface={current_nic.get('name', 'nic0')} "
+                  f"--access-config-name={config['name']} --address={config['nat_i_p']} "
+                  f"--network-tier={config['network_tier']}" for config in nic.get("access_configs") or []]
+        return " && ".join(steps)
+    if field_name == "machine_type":
+        change = f"{vm.format('set-machine-type')} --machine-type={body['machine_type'].rsplit('/', 1)[-1]}"
+    elif field_name == "network_interfaces":
+        change = (f"{vm.format('network-interfaces update')} --network-interface={_nic(current).get('name', 'nic0')}"
+                  f" --network={nic['network']} --subnetwork={nic['subnetwork']} "
+                  f"--private-network-ip={nic['network_i_p']}")
+    elif field_name == "shielded_instance_config":
+        change = (f"{vm.format('update')} --shielded-secure-boot --shielded-vtpm "
+                  "--shielded-integrity-monitoring")
+    else:  # what provision sets itself once the VM is stopped
+        change = "ibgw-ops -i <inventory> provision --skip-deploy"
+    return f"{vm.format('stop')} && {change} && {vm.format('start')}"
+
+
+def converge(api: ComputeApi, resource: Resource, deployment: str, *, nat_ready: bool = False) -> Step:
     """Bring one resource to its settings: get, insert (a conflict means someone created it: get again), fix."""
     current = api.get(resource.kind, resource.name)
-    step = compare(resource, current, deployment)
+    step = compare(resource, current, deployment, nat_ready=nat_ready)
     if step.action == CREATE and not api.insert(resource.kind, resource.body):
         current = api.get(resource.kind, resource.name)
         if current is None:
             raise OpsError(f"{SINGULAR[resource.kind]} {resource.name}: the API reported it exists, yet it cannot "
                            "be read; run provision again")
-        step = compare(resource, current, deployment)
+        step = compare(resource, current, deployment, nat_ready=nat_ready)
     if step.action == UPDATE and current is not None:
         _fix(api, step, current)
     return step
@@ -252,6 +320,16 @@ def _fix_instance(api: ComputeApi, resource: Resource, current: dict[str, Any], 
         accounts = body["service_accounts"]
         api.mutate(INSTANCES, name, "set_service_account", instance=name,
                    instances_set_service_account_request_resource=accounts[0] if accounts else {})
+    if SET_SCHEDULING in fixes:  # setScheduling replaces the whole scheduling: what is not managed goes back as is
+        api.mutate(INSTANCES, name, "set_scheduling", instance=name,
+                   scheduling_resource={**current.get("scheduling", {}), **body["scheduling"]})
+    if SET_DELETION_PROTECTION in fixes:
+        set_deletion_protection(api, name, protected=body["deletion_protection"])
+
+
+def set_deletion_protection(api: ComputeApi, name: str, *, protected: bool) -> None:
+    """Turn the VM's deletion protection on or off (a protected VM refuses a DELETE)."""
+    api.mutate(INSTANCES, name, "set_deletion_protection", resource=name, deletion_protection=protected)
 
 
 def _fix_access_configs(api: ComputeApi, resource: Resource, current: dict[str, Any]) -> None:

@@ -5,10 +5,13 @@ There is no official Compute Engine emulator, so provisioning code is tested aga
 It speaks only the subset ibgw-ops uses (networks, firewalls, subnetworks, addresses, routers, instances and
 their operations) but keeps the behaviours that idempotent provisioning code must cope with: full-URL references,
 fingerprints and HTTP 412, 404/409/400 errors in Google's JSON format, dependency checks on delete, operations that
-run for a while, and injectable faults.  Firewalls keep the API's field rules (allowed or denied; service accounts
-never with tags; network, direction and action fixed once created); a PATCH merges, and since the client never
-sends an empty list, only an update (PUT) can clear one.  An instance takes one access config per interface and a
-new service account only while stopped; a Cloud NAT's manual addresses are reserved external ones, in use by it.
+run for a while (``slow_next``), GCP's cap on ``operations.wait`` (it answers after two minutes, DONE or not), and
+injectable faults, a refused permission among them (named as GCP names it).  Firewalls keep the API's field rules
+(allowed or denied; service accounts never with tags; network, direction and action fixed once created); a PATCH
+merges, and since the client never sends an empty list, only an update (PUT) can clear one.  An instance takes one
+access config per interface and a new service account only while stopped; a Cloud NAT's manual addresses are
+reserved external ones, in use by it.  An instance gets GCP's default scheduling and keeps its provisioning model
+while running; one with deletion protection refuses a DELETE until the protection is lifted.
 Standard library only.
 """
 
@@ -30,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 Json = dict[str, Any]
@@ -39,6 +42,13 @@ Key = tuple[str, str, str]  # (project, location, name); location is "" for glob
 API_ROOT = "https://www.googleapis.com/compute/v1/"
 PATH_PREFIX = "/compute/v1/projects/"
 WAIT_LIMIT = 120.0  # the real operations.wait returns after about two minutes even if not DONE
+# What an instance's scheduling holds when the insert leaves it out (GCP's defaults: a VM that stays up).
+DEFAULT_SCHEDULING: dict[str, Any] = {"onHostMaintenance": "MIGRATE", "automaticRestart": True, "preemptible": False,
+                                      "provisioningModel": "STANDARD"}
+# What Spot and preemptible instances get instead: they cannot live-migrate or restart.
+SPOT_SCHEDULING: dict[str, Any] = {"onHostMaintenance": "TERMINATE", "automaticRestart": False}
+# Scheduling fields only a stopped instance can change.
+STOPPED_SCHEDULING = ("provisioningModel", "preemptible")
 NAME_RE = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 
 SCOPES: dict[str, str] = {
@@ -54,7 +64,7 @@ PATCHABLE = frozenset({"networks", "firewalls", "subnetworks", "routers"})
 UPDATABLE = frozenset({"firewalls"})  # PUT: the body replaces the resource
 CUSTOM_METHODS: dict[str, frozenset[str]] = {
     "instances": frozenset({"setLabels", "setTags", "setMetadata", "start", "stop", "addAccessConfig",
-                            "deleteAccessConfig", "setServiceAccount"}),
+                            "deleteAccessConfig", "setServiceAccount", "setScheduling", "setDeletionProtection"}),
     "addresses": frozenset({"setLabels"}),
     "subnetworks": frozenset({"setPrivateIpGoogleAccess"}),
 }
@@ -87,14 +97,28 @@ class LoggedRequest:
 
 
 @dataclass
-class _Fault:
+class _Match:
+    """Something that happens to the next ``remaining`` mutating requests of a method and path suffix."""
+
     method: str
     path_suffix: str
+    remaining: int
+
+
+@dataclass
+class _Fault(_Match):
     status: int
     reason: str
     message: str
     operation_error: str | None
-    remaining: int
+
+
+@dataclass
+class _Slow(_Match):
+    seconds: float
+
+
+M = TypeVar("M", bound=_Match)
 
 
 @dataclass(frozen=True)
@@ -273,11 +297,16 @@ class FakeCompute:
     """In-memory Compute Engine behind a local HTTP server; see the module docstring for why and what.
 
     Resources are stored per collection and keyed by (project, location, name); any project name is accepted.
-    Every mutating call applies its change at once and answers an Operation that stays RUNNING for ``delay`` seconds.
+    Every mutating call applies its change at once and answers an Operation that stays RUNNING for ``delay`` seconds
+    (GCP seconds: times ``time_scale`` in real ones), or as long as ``slow_next`` said.
     """
 
-    def __init__(self, delay: float = 0.0, *, host: str = "127.0.0.1", external_ips: tuple[str, ...] = ()) -> None:
+    def __init__(self, delay: float = 0.0, *, time_scale: float = 1.0, host: str = "127.0.0.1",
+                 external_ips: tuple[str, ...] = ()) -> None:
         self.delay = delay
+        # Real seconds per GCP second, for every duration the fake keeps (delays, the wait's cap): a test can run
+        # a two-minute wait in a second and keep GCP's proportions.
+        self.time_scale = time_scale
         # Handed out first to EXTERNAL addresses: a test can make "the VM's public IP" a lab VM it can reach.
         self._external_ips = list(external_ips)
         self._host = host
@@ -287,6 +316,7 @@ class FakeCompute:
         self._request_ids: dict[tuple[str, str], _Operation] = {}
         self._deleted_ids: dict[Key, str] = {}  # id of a resource deleted by the request being answered
         self._faults: list[_Fault] = []
+        self._slow: list[_Slow] = []
         self._log: list[LoggedRequest] = []
         self._ids = itertools.count(4_000_000_000_000_000_001, 7919)
         self._public_ips = itertools.count(10)
@@ -377,15 +407,18 @@ class FakeCompute:
 
     def fail_next(self, method: str = "POST", path_suffix: str = "", *, status: int | None = None,
                   reason: str | None = None, message: str | None = None, operation_error: str | None = None,
-                  times: int = 1) -> None:
+                  permission: str | None = None, times: int = 1) -> None:
         """Make the next ``times`` matching mutating requests fail without changing state.
 
         A request matches when its method equals ``method`` and its path (without query) ends with ``path_suffix``.
         Without ``operation_error`` it is answered with HTTP ``status`` (default 503).  With ``operation_error``
         (e.g. ``"QUOTA_EXCEEDED"``) it is accepted, but its Operation ends DONE with that error and
-        ``httpErrorStatusCode`` = ``status`` (default 403), and the change is not applied.
+        ``httpErrorStatusCode`` = ``status`` (default 403), and the change is not applied.  With ``permission``
+        (e.g. ``"compute.instances.create"``) it is a 403 worded as the Compute API words a missing IAM permission.
         """
-        code = status if status is not None else (403 if operation_error else 503)
+        code = status if status is not None else (403 if operation_error or permission else 503)
+        if permission:
+            message = message or f"Required '{permission}' permission for the resource"
         with self._lock:
             self._faults.append(_Fault(
                 method=method.upper(), path_suffix=path_suffix, status=code,
@@ -393,6 +426,15 @@ class FakeCompute:
                 message=message or f"Injected failure ({operation_error or code})",
                 operation_error=operation_error, remaining=times,
             ))
+
+    def slow_next(self, method: str = "POST", path_suffix: str = "", *, seconds: float, times: int = 1) -> None:
+        """Make the operations of the next ``times`` matching mutating requests run ``seconds`` (GCP seconds).
+
+        Matching as in ``fail_next``. A VM insert can take minutes in GCP: longer than ``operations.wait``'s cap.
+        """
+        with self._lock:
+            self._slow.append(_Slow(method=method.upper(), path_suffix=path_suffix, remaining=times,
+                                    seconds=seconds))
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -465,14 +507,10 @@ class FakeCompute:
             request_id = call.query.get("requestId")
             if request_id and (call.project, request_id) in self._request_ids:  # a retry: same answer, no change
                 return self._request_ids[(call.project, request_id)].view(time.monotonic())
-            fault = next((f for f in self._faults
-                          if f.method == call.method and call.path.endswith(f.path_suffix)), None)
-            if fault is not None:
-                fault.remaining -= 1
-                if fault.remaining <= 0:
-                    self._faults.remove(fault)
-                if fault.operation_error is None:
-                    raise ApiError(fault.status, fault.reason, fault.message)
+            fault = _take(self._faults, call)
+            if fault is not None and fault.operation_error is None:
+                raise ApiError(fault.status, fault.reason, fault.message)
+            slow = _take(self._slow, call)
             if call.name is None:
                 if call.method != "POST":
                     raise _unimplemented(call.method, call.path)
@@ -484,7 +522,8 @@ class FakeCompute:
                 key = (call.project, call.location, call.name)
                 op_type = (call.custom or call.method.lower()) if fault else self._change(call, key)
             target = self._resources[call.collection].get(key)
-            operation = self._new_operation(call.collection, key, op_type, target, fault)
+            operation = self._new_operation(call.collection, key, op_type, target, fault=fault,
+                                            seconds=self.delay if slow is None else slow.seconds)
             if request_id:
                 self._request_ids[(call.project, request_id)] = operation
             return operation.view(time.monotonic())
@@ -495,6 +534,9 @@ class FakeCompute:
         if key not in self._resources[collection]:
             raise _not_found(_link(collection, key).removeprefix(API_ROOT))
         if call.method == "DELETE" and custom is None:
+            if self._resources[collection][key].get("deletionProtection"):
+                raise ApiError(400, "resourceIsProtected", "Invalid resource usage: 'Resource cannot be deleted if "
+                               "it's protected against deletion.'")
             self._check_unused(collection, key)
             self._deleted_ids[key] = self._resources[collection].pop(key)["id"]
             return "delete"
@@ -511,8 +553,8 @@ class FakeCompute:
 
     # ----------------------------------------------------------------- operations
 
-    def _new_operation(self, collection: str, key: Key, op_type: str, target: Json | None,
-                       fault: _Fault | None) -> _Operation:
+    def _new_operation(self, collection: str, key: Key, op_type: str, target: Json | None, *,
+                       fault: _Fault | None, seconds: float) -> _Operation:
         project, location, _ = key
         kind = SCOPES[collection]
         scope = _scope_path(project, kind, location)
@@ -532,7 +574,7 @@ class FakeCompute:
         if fault is not None:
             error = {"error": {"errors": [{"code": fault.operation_error, "message": fault.message}]},
                      "httpErrorStatusCode": fault.status, "httpErrorMessage": HTTPStatus(fault.status).name}
-        operation = _Operation(data, time.monotonic() + self.delay, _timestamp(self.delay), error)
+        operation = _Operation(data, time.monotonic() + seconds * self.time_scale, _timestamp(seconds), error)
         self._operations[(scope, name)] = operation
         return operation
 
@@ -555,7 +597,7 @@ class FakeCompute:
                 self._operations.pop((scope, rest[0]), None)
             return {}
         if rest[1:] == ["wait"] and method == "POST":
-            time.sleep(max(0.0, min(operation.done_at - time.monotonic(), WAIT_LIMIT)))
+            time.sleep(max(0.0, min(operation.done_at - time.monotonic(), WAIT_LIMIT * self.time_scale)))
             return operation.view(time.monotonic())
         raise _unimplemented(method, path)
 
@@ -772,6 +814,8 @@ class FakeCompute:
             raise _invalid("Invalid value for field 'resource.networkInterfaces': at least one is required.")
         for index, nic in enumerate(body["networkInterfaces"]):
             self._prepare_interface(nic, index, project, region, body)
+        body["scheduling"] = _scheduling(body.get("scheduling") or {}, name)
+        body.setdefault("deletionProtection", False)
         body["status"] = "RUNNING"
         body["labelFingerprint"] = _fingerprint()
         body["tags"] = {**body.get("tags", {}), "fingerprint": _fingerprint()}
@@ -918,8 +962,8 @@ class FakeCompute:
             current["fingerprint"] = _fingerprint()
         elif method in ("addAccessConfig", "deleteAccessConfig"):
             self._access_config(resource, key, method, call)
-        elif method == "setServiceAccount":
-            self._set_service_account(resource, call)
+        elif method in ("setServiceAccount", "setScheduling", "setDeletionProtection"):
+            self._set_instance_setting(resource, method, call)
         elif method == "setPrivateIpGoogleAccess":
             resource["privateIpGoogleAccess"] = bool(body.get("privateIpGoogleAccess", False))
             resource["fingerprint"] = _fingerprint()
@@ -948,6 +992,16 @@ class FakeCompute:
                 del nic["accessConfigs"]
         nic["fingerprint"] = _fingerprint()
 
+    def _set_instance_setting(self, instance: Json, method: str, call: _Call) -> None:
+        """setServiceAccount, setScheduling (replaces it whole) or setDeletionProtection (a query flag, default on)."""
+        if method == "setServiceAccount":
+            self._set_service_account(instance, call)
+        elif method == "setScheduling":
+            instance["scheduling"] = _scheduling(call.body, instance["name"], instance["scheduling"],
+                                                 running=instance["status"] != "TERMINATED")
+        else:
+            instance["deletionProtection"] = call.query.get("deletionProtection", "true") == "true"
+
     @staticmethod
     def _set_service_account(instance: Json, call: _Call) -> None:
         """Only a stopped VM takes a new service account; no email and no scopes removes it."""
@@ -962,6 +1016,35 @@ class FakeCompute:
         else:
             instance.pop("serviceAccounts", None)
 
+
+
+def _take(matches: list[M], call: _Call) -> M | None:
+    """The first of ``matches`` that applies to the call, counted down (and forgotten once used up)."""
+    found = next((m for m in matches if m.method == call.method and call.path.endswith(m.path_suffix)), None)
+    if found is not None:
+        found.remaining -= 1
+        if found.remaining <= 0:
+            matches.remove(found)
+    return found
+
+
+def _scheduling(wanted: Json, instance: str, current: Json | None = None, *, running: bool = False) -> Json:
+    """An instance's scheduling as GCP keeps it.
+
+    setScheduling replaces it whole, defaults fill what is left out, Spot has its own rules, and a running instance
+    keeps its provisioning model (only a stopped one changes it).
+    """
+    spot = wanted.get("provisioningModel") == "SPOT" or bool(wanted.get("preemptible"))
+    scheduling = {**DEFAULT_SCHEDULING, **(SPOT_SCHEDULING if spot else {}), **copy.deepcopy(wanted)}
+    if spot and (scheduling["onHostMaintenance"] != "TERMINATE" or scheduling["automaticRestart"]):
+        raise _invalid("Invalid value for field 'resource.scheduling': Spot and preemptible instances must "
+                           "have onHostMaintenance TERMINATE and automaticRestart false.")
+    if running and current is not None:
+        changed = [name for name in STOPPED_SCHEDULING if scheduling.get(name) != current.get(name)]
+        if changed:
+            raise ApiError(400, "resourceNotReady", f"The instance '{instance}' must be stopped to change "
+                           f"{', '.join(changed)}.")
+    return scheduling
 
 
 def _check_firewall(rule: Json) -> None:
