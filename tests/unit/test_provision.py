@@ -446,15 +446,20 @@ def test_an_external_ip_added_by_hand_to_a_private_vm_is_removed(fake, inventory
     assert "accessConfigs" not in fake.get("instances", "ibgw-vm")["networkInterfaces"][0]
 
 
-def test_the_reserved_external_ip_is_put_back_when_another_was_swapped_in(fake, inventory, capsys):
-    assert provision(inventory) == 0
-    reserved = fake.get("addresses", "ibgw-vm-external")["address"]
+def swap_the_external_ip(fake: FakeCompute) -> str:
+    """What someone does by hand: the VM's reserved external IP swapped for an ephemeral one; returns the new IP."""
     vms = instances_client(fake)
     kw = {"project": PROJECT, "zone": ZONE, "instance": "ibgw-vm", "network_interface": "nic0"}
     vms.delete_access_config_unary(**kw, access_config="external-nat")
     vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
-    swapped = fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
-    vms.stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")  # a swap on a running VM is only reported
+    return str(fake.get("instances", "ibgw-vm")["networkInterfaces"][0]["accessConfigs"][0]["natIP"])
+
+
+def test_the_reserved_external_ip_is_put_back_when_another_was_swapped_in(fake, inventory, capsys):
+    assert provision(inventory) == 0
+    reserved = fake.get("addresses", "ibgw-vm-external")["address"]
+    swapped = swap_the_external_ip(fake)
+    instances_client(fake).stop_unary(project=PROJECT, zone=ZONE, instance="ibgw-vm")  # a running VM's is reported
     code, plan, _ = plan_of(inventory, capsys)
     assert code == 0 and f"access_configs: ['{swapped}'] -> ['{reserved}']" in plan
     assert_one_provision_fixes_it(fake, inventory, [f"POST {VM_PATH}/deleteAccessConfig",
@@ -694,10 +699,7 @@ def test_destroy_lifts_the_protection_of_its_own_vm_only(fake, inventory, capsys
 def test_an_external_ip_swap_on_a_running_vm_is_reported_not_applied(fake, inventory, capsys):
     assert provision(inventory) == 0
     reserved = fake.get("addresses", "ibgw-vm-external")["address"]
-    vms = instances_client(fake)
-    kw = {"project": PROJECT, "zone": ZONE, "instance": "ibgw-vm", "network_interface": "nic0"}
-    vms.delete_access_config_unary(**kw, access_config="external-nat")
-    vms.add_access_config_unary(**kw, access_config_resource={"name": "External NAT"})
+    swap_the_external_ip(fake)
     code, plan, _ = plan_of(inventory, capsys)
     assert code == 0 and "(would drop the running VM's connections, left as is)" in plan
     command = (f"gcloud compute instances delete-access-config ibgw-vm --project={PROJECT} --zone={ZONE} "
