@@ -180,6 +180,22 @@ CASES = [
     case("alert-webhook-not-a-url", "deploy", "ib_gateway_alert_webhook:",
          ("an http(s) URL with a host", "the value is not shown"),
          host_vars={"ib_gateway_alert_webhook": "hooks.example.net/T0KEN"}),
+    case("alert-urls-unknown-service", "deploy", "ib_gateway_alert_urls[1]: not a URL Apprise can use",
+         ("slack://, tgram://, ntfy://", "the value is not shown"),
+         host_vars={"ib_gateway_alert_urls": ["json://127.0.0.1:9/fine", "nope://T0KEN"]}),
+    case("heartbeat-url-not-a-url", "deploy", "ib_gateway_heartbeat_url:",
+         ("an http(s) URL with a host", "the value is not shown"),
+         host_vars={"ib_gateway_heartbeat_url": "hc-ping.example/T0KEN"}),
+    case("alert-repeat-interval-negative", "deploy", "ib_gateway_alert_repeat_interval:",
+         ("a whole number of seconds from 0 to 604800 (0 turns it off)", "got '-5'"),
+         host_vars={"ib_gateway_alert_repeat_interval": -5}),
+    case("live-signin-paper", "live-signin paper", "TARGET: 'paper' selects paper instance(s)",
+         ("paper-up or paper-run", "allowed: live")),
+    case("paper-run-command-failed-code-2", "paper-run --command-failed-code 2 -- true",
+         "argument --command-failed-code: '2' is not an exit code of a failed command", "allowed: 11-255"),
+    case("inventory-group-vars-not-yaml", ("-i", f"{TMP}/broken-inventory", "paper-up"),
+         "inventory: {tmp}/broken-inventory/group_vars/ibgw_gateways.yml, line 2, column 27: not valid YAML",
+         ("line 2 reads", "ib_gateway_alert_timeout: 5", "allowed: UTF-8 text in YAML syntax")),
     case("stop-grace-period-30", "deploy", "ib_gateway_instances[live]:", ("stop_grace_period >= 90", "got 30"),
          host_vars={"ib_gateway_stop_grace_period": 30}),
     case("extra-env-tws-password", "deploy", "ib_gateway_instances[live].extra_env:",
@@ -325,6 +341,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))
         path.chmod(0o600)
     (tmp / "broken-credentials.yml").write_text("ib_gateway_credentials: {live: [unclosed\n")
+    (tmp / "broken-inventory" / "group_vars").mkdir(parents=True)
+    (tmp / "broken-inventory" / "hosts.yml").write_text("ibgw_gateways:\n  hosts:\n    gw1: {}\n")
+    (tmp / "broken-inventory" / "group_vars" / "ibgw_gateways.yml").write_text(
+        "ib_gateway_watchdog_interval: 30\n  ib_gateway_alert_timeout: 5\nib_gateway_alert_repeat_interval: 0\n")
     (tmp / "broken-credentials.yml").chmod(0o600)
     for name, text, mode in (
             ("open-credentials.yml", (tmp / "only-live-credentials.yml").read_text(), 0o644),
