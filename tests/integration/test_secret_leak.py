@@ -104,8 +104,10 @@ def run_watched(lab: Lab, canary: str) -> dict[str, str]:
     assert not list((lab.state / "runs").iterdir()), "a run directory was left behind"
     found = {f"ibgw-ops {verb} {stream}: {line}": verb for verb, output in outputs.items()
              for stream in ("stdout", "stderr") for line in lines_with(canary, getattr(output, stream))}
+    # The alert URLs' one place on the controller is the inventory that sets them (vault-encrypted in production).
+    source = str(lab.inventory / "host_vars" / f"{lab.name}.yml")
     return found | here.leaks | there.leaks | dict.fromkeys(
-        (f"controller file {path}" for path in files_with(canary, lab.state, ansible_home)), AFTER)
+        (f"controller file {path}" for path in files_with(canary, lab.state, ansible_home) if path != source), AFTER)
 
 
 def scan_vm(lab: Lab, canary: str) -> tuple[dict[str, str], list[str]]:
