@@ -98,10 +98,9 @@ class Spool:
 
     def _flush_one(self, destination: Destination) -> list[str]:
         queue = self._queue(destination.key)
-        notes = self._trim(destination.key, queue)
+        entries, notes = self._trim(destination.key, queue)
         retry_file = os.path.join(self.folder, f"{destination.key}.retry")
         retry = json_object(retry_file)
-        entries = sorted(name for name in os.listdir(queue) if name.endswith(".json"))
         next_try = str(retry.get("next", ""))
         if not entries or (next_try and self.now < datetime.fromisoformat(next_try)):
             return notes
@@ -122,17 +121,21 @@ class Spool:
             os.unlink(retry_file)
         return notes
 
-    def _trim(self, key: str, queue: str) -> list[str]:
-        """Drop what is past the bounds, oldest first: more than MAX_ENTRIES, or older than MAX_AGE."""
+    def _trim(self, key: str, queue: str) -> tuple[list[str], list[str]]:
+        """Drop what is past the bounds, oldest first: more than MAX_ENTRIES, or older than MAX_AGE.
+
+        Returns the entries kept, oldest first, and a note when any was dropped.
+        """
         entries = sorted(name for name in os.listdir(queue) if name.endswith(".json"))
         oldest = int((self.now - MAX_AGE).timestamp() * 1_000_000)
-        dropped = [name for name in entries if int(name.split("-")[0]) < oldest]
-        kept = [name for name in entries if name not in dropped]
-        dropped += kept[:max(0, len(kept) - MAX_ENTRIES)]
+        fresh = [name for name in entries if int(name.split("-")[0]) >= oldest]
+        kept = fresh[max(0, len(fresh) - MAX_ENTRIES):]
+        dropped = [name for name in entries if name not in kept]
         for name in dropped:
             os.unlink(os.path.join(queue, name))
-        return [f"dropped {len(dropped)} undelivered alert(s) for {key}: older than {MAX_AGE.days} days or more "
-                f"than {MAX_ENTRIES}"] if dropped else []
+        notes = [f"dropped {len(dropped)} undelivered alert(s) for {key}: older than {MAX_AGE.days} days or more "
+                 f"than {MAX_ENTRIES}"] if dropped else []
+        return kept, notes
 
     def _forget(self, found: Sequence[Destination]) -> list[str]:
         """A destination no longer set takes its undelivered alerts with it."""

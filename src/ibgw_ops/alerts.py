@@ -8,7 +8,6 @@ that fails is noted on stderr (never its URL) and never changes the outcome of t
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -77,11 +76,7 @@ def emit(alert: Alert, source: Path | None = None) -> None:
         _note(f"ib_gateway_alert_urls[{index}] did not take the alert")
 
 
-@cache
-def _hostvars(source: Path) -> dict[str, dict[str, object]]:
-    listing = json.loads(inventory.ansible_inventory(source, "--list"))
-    every = listing.get("_meta", {}).get("hostvars", {})
-    return {name: every.get(name, {}) for name in listing.get(inventory.GROUP, {}).get("hosts", [])}
+_hostvars = cache(inventory.host_vars)
 
 
 def apprise_urls(source: Path, host: str) -> list[str]:

@@ -6,6 +6,7 @@ Both writers produce ``<dir>/hosts.yml`` (one ``ibgw_gateways`` group, connectio
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Mapping
@@ -82,3 +83,11 @@ def ansible_inventory(path: Path, *options: str) -> str:
         raise vault.refusal(said, path, prompted=False) or vault.unparsed(said, path, None) or OpsError(
             f"ansible-inventory could not read {path}: {result.stderr.strip()}", ExitCode.BAD_INPUT)
     return result.stdout
+
+
+def host_vars(path: Path) -> dict[str, dict[str, Any]]:
+    """Every gateway host of the inventory and its variables, as Ansible resolves them."""
+    listing = json.loads(ansible_inventory(path, "--list"))
+    names = listing.get(GROUP, {}).get("hosts", [])
+    every = listing.get("_meta", {}).get("hostvars", {})
+    return {name: every.get(name, {}) for name in names}

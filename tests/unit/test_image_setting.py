@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ibgw_ops import image_setting
-from ibgw_ops.commands.shell import host_vars
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
+from ibgw_ops.inventory import host_vars
 
 HOSTS = """\
 all:

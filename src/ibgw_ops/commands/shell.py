@@ -7,11 +7,9 @@ never assembles them by hand and the host key is checked the same way. Nothing s
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from ibgw_ops import inventory
@@ -30,7 +28,7 @@ def register(verbs: Any) -> None:
 def ssh(args: argparse.Namespace) -> int:
     """Open a shell on a gateway VM (or run CMD there) as the inventory says to reach it; exit as ssh did."""
     name, command = split_words(args.words)
-    hosts = host_vars(inventory.resolve(args.inventory))
+    hosts = inventory.host_vars(inventory.resolve(args.inventory))
     return subprocess.run(ssh_argv(pick(hosts, name), command), check=False).returncode
 
 
@@ -42,14 +40,6 @@ def split_words(words: list[str]) -> tuple[str | None, list[str]]:
         return None, []
     rest = words[1:]
     return words[0], rest[1:] if rest[:1] == ["--"] else rest
-
-
-def host_vars(path: Path) -> dict[str, dict[str, Any]]:
-    """Every gateway host of the inventory and its variables, as Ansible resolves them."""
-    listing = json.loads(inventory.ansible_inventory(path, "--list"))
-    names = listing.get(inventory.GROUP, {}).get("hosts", [])
-    every = listing.get("_meta", {}).get("hostvars", {})
-    return {name: every.get(name, {}) for name in names}
 
 
 def pick(hosts: Mapping[str, dict[str, Any]], name: str | None) -> dict[str, Any]:

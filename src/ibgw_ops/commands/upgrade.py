@@ -23,7 +23,6 @@ from ibgw_ops.commands.options import (
     open_runner,
     runner_options,
 )
-from ibgw_ops.commands.shell import host_vars
 from ibgw_ops.errors import BadInput, ExitCode
 
 Install = Callable[[PlaybookRunner], list[dict[str, Any]]]
@@ -69,7 +68,7 @@ def _install(args: argparse.Namespace, shown: str, install: Install) -> int:
         raise BadInput("--limit", "upgrade and rollback set the image in the inventory for every gateway host",
                        "no --limit; for some hosts only, run the playbook with --limit and set their host_vars")
     path = inventory.resolve(args.inventory)
-    plan = image_setting.plan(path, host_vars(path), args.target, shown)
+    plan = image_setting.plan(path, inventory.host_vars(path), args.target, shown)
     if args.hard and not args.now:
         raise BadInput("--hard", "only applies with --now", "--now --hard")
     if args.now and "live" in plan.modes and not args.hard:

@@ -45,7 +45,7 @@ def vnc(args: argparse.Namespace) -> int:
     row = pick(rows, args.instance)
     remote = int(row["vnc_port"])
     local = args.local_port or remote
-    argv = tunnel_argv(shell.host_vars(path)[row["host"]], local, remote)
+    argv = tunnel_argv(inventory.host_vars(path)[row["host"]], local, remote)
     print(f"VNC of {row['instance']} on {row['host']}: point a VNC viewer at 127.0.0.1:{local} (the instance's "
           "VNC password); Ctrl-C closes the tunnel", flush=True)
     return hold(argv)
