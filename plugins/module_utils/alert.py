@@ -25,6 +25,11 @@ WHAT_TO_DO = {
     "recovered": "nothing: the gateway is ready again",
     "signin_due": "run ibgw-ops live-signin and approve the 2FA push",
     "session_expiring": "plan the next ibgw-ops live-signin before the time shown",
+    "restart_full_login": "live: approve the push that follows, or ibgw-ops down live; paper: tell the trader",
+    "login_refused": "the gateway is stopped: check the password and the account, deploy, then start it",
+    "unplanned_start": "find out why the machine or Docker restarted; live: approve the push that follows",
+    "ibkr_reset": "IBKR's side: check IBKR's system status; live: approve the push that follows",
+    "api_read_only": "set ib_gateway_read_only_api: 'no' (or check the API settings through VNC), deploy, restart",
 }
 
 

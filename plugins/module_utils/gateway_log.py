@@ -14,6 +14,8 @@ import re
 import subprocess
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 
 # Container log lines read_container reads (socat adds about 8 a second while a probe polls a closed API), and
@@ -41,6 +43,10 @@ EVENTS = (
     (TWOFA_PENDING, re.compile(r"Second Factor Authentication initiated")),
     (LOGGED_IN, re.compile(r"Login has completed")),
 )
+# AbstractLoginHandler.initiateLogin logs each login it drives through the login dialog: a full login (a restart
+# that resumes the session with -Drestart shows no dialog to drive).
+FULL_LOGIN = "full_login"
+LOGIN_ATTEMPT = re.compile(r"Login attempt: \d+")
 
 
 class Watch:
@@ -51,6 +57,7 @@ class Watch:
         self.telling = ""
         self.wait = ""
         self.logged_in = False
+        self.full_login = False
         self.quoted: deque[str] = deque(maxlen=QUOTED)
 
     @property
@@ -66,6 +73,7 @@ class Watch:
                 continue
             text = found.group(1).strip()
             self.quoted.append(line.strip())
+            self.full_login = self.full_login or bool(LOGIN_ATTEMPT.fullmatch(text))
             event = next((event for event, pattern in EVENTS if pattern.fullmatch(text)), None)
             if event is not None:
                 self.event, self.telling = event, text
@@ -75,10 +83,16 @@ class Watch:
 
     def explain(self) -> str:
         """IBC's telling line for a message, with what IBKR's brake on failed logins means."""
-        if self.wait:
-            return (f"IBC: {self.telling}: the IBKR account may be locked; IBKR asked to wait {self.wait} "
-                    "before the next login")
-        return f"IBC: {self.telling}"
+        return explain(self.telling)
+
+
+def explain(telling: str) -> str:
+    """One of IBC's telling texts for a message, with what IBKR's brake on failed logins means."""
+    too_many = TOO_MANY.match(telling)
+    if too_many:
+        return (f"IBC: {telling}: the IBKR account may be locked; IBKR asked to wait {too_many.group(1)} "
+                "before the next login")
+    return f"IBC: {telling}"
 
 
 def classify(lines: Iterable[str]) -> str | None:
@@ -151,3 +165,90 @@ def follow(container: str, since: float | None) -> Follower:
     """Follow the container's log from ``since`` (a time.time() value; None for its whole log)."""
     start = [] if since is None else ["--since", f"{since:.6f}"]
     return Follower(["docker", "logs", "--follow", *start, container])
+
+
+# What the gateway's log tells between the verbs (the watchdog reads it at each tick): the lines of the image's
+# ibcstart.sh loop around the Java process (plain ``echo``, no ``IBC:``) and IBC's own.
+JAVA_ENDED = "java_ended"
+RESUMING = "resuming"
+NOT_RESUMING = "not_resuming"
+COLD_RESTART = "cold_restart"
+READ_ONLY = "read_only"
+READ_ONLY_UNKNOWN = "read_only_unknown"
+SERVER_FAILED = "server_failed"
+LOOP_LINES = (
+    (JAVA_ENDED, re.compile(r"IBC returned exit status \d+")),
+    (RESUMING, re.compile(r"autorestart file found at .*: authentication will not be required")),
+    (NOT_RESUMING, re.compile(r"autorestart file not found: full authentication will be required")),
+    (COLD_RESTART, re.compile(r"IBC will cold-restart shortly")),
+)
+IBC_LINES = (
+    *EVENTS,
+    (FULL_LOGIN, LOGIN_ATTEMPT),
+    # ConfigureReadOnlyApiTask: IBC applies ReadOnlyApi only when it is set, and says what the checkbox is.
+    (READ_ONLY, re.compile(r"Read-Only API checkbox is (?:already|now) set to: true")),
+    (READ_ONLY_UNKNOWN, re.compile(r"could not find Read-Only API checkbox")),
+    # GatewayDialogHandler logs the generic dialog's text; this one makes IBC cold-restart into a full login.
+    (SERVER_FAILED, re.compile(r"Connection to server failed.*")),
+)
+# ``docker logs --timestamps``: Docker's fixed-width RFC 3339 time in UTC with nanoseconds, so text order is time order.
+STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)")
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One telling line: Docker's time of it, its kind, and its words (IBC's text without the prefix)."""
+
+    at: str
+    kind: str
+    text: str
+
+
+def happenings(stamped: Iterable[str], after: str) -> list[Happening]:
+    """The telling lines stamped after ``after`` (a Docker time; "" for all), oldest first."""
+    found = []
+    for line in stamped:
+        parts = STAMPED.match(line.rstrip("\r"))
+        if not parts or parts.group(1) <= after:
+            continue
+        at, text = parts.groups()
+        ibc = IBC_LINE.match(text)
+        table = IBC_LINES if ibc else LOOP_LINES
+        text = ibc.group(1).strip() if ibc else text.strip()
+        kind = next((kind for kind, pattern in table if pattern.fullmatch(text)), None)
+        if kind is not None:
+            found.append(Happening(at, kind, text))
+    return sorted(found, key=lambda happening: happening.at)
+
+
+def read_since(run: Callable[[list[str]], tuple[int, str, str]], container: str,
+               after: str) -> tuple[list[Happening], str] | None:
+    """The container's telling lines after ``after``, and the time its log was read up to; None without a log.
+
+    Both of the log's streams, merged by time (IBC prints to stdout, ibcstart.sh's errors go to stderr).
+    """
+    read_to = stamp()
+    rc, out, err = run(["docker", "logs", "--timestamps", "--since", unix(after) if after else "0", "--until",
+                        unix(read_to), container])
+    if rc != 0:
+        return None
+    return happenings((out + "\n" + err).splitlines(), after), read_to
+
+
+def stamp(moment: datetime | None = None) -> str:
+    """A time as Docker stamps log lines (now by default)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+
+
+def unix(docker_time: str) -> str:
+    """Docker's stamp as the seconds.nanoseconds that ``docker logs --since`` takes."""
+    head, _, fraction = docker_time.rstrip("Z").partition(".")
+    seconds = int(datetime.fromisoformat(head).replace(tzinfo=UTC).timestamp())
+    return f"{seconds}.{(fraction + '0' * 9)[:9]}"
+
+
+def moment(docker_time: str) -> datetime:
+    """Docker's stamp as an aware datetime (microseconds)."""
+    head, _, fraction = docker_time.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, NoReturn
 
-from . import alert, alert_spool, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+from . import alert, alert_spool, gateway_container, gateway_log, ibc_command, login_ledger, session_clock, tws_probe
 
 RunCommand = Callable[..., tuple[int, str, str]]
 # What a failed start's reason raises as an alert (the role's ib_gateway_failures says the same for its runs).
@@ -99,6 +99,7 @@ def _up(host: Host) -> dict[str, Any]:
                                       timeout=deadline - time.monotonic(), interval=params["interval"],
                                       still_starting=still_starting)
         watch.feed(log.read())
+    _account(host, watch, result.ready and (watch.logged_in or not soft), started or soft)
     if watch.reason == gateway_log.LOGIN_FAILED:
         # IBC relaunches itself in the container and tries the same password again as soon as its login dialog
         # is back: stop it now, not after the round trip to the caller's tidy stop (nothing is logged in).
@@ -128,12 +129,29 @@ def _settle(host: Host, outcome: dict[str, Any]) -> None:
     """A fresh start that became ready: its sign-in time (live), then the instance's own restart policy."""
     params = host.params
     if params["signin_record"]:
-        _write_signin_record(params["signin_record"])
+        login_ledger.write_signin(params["signin_record"], datetime.now(UTC).isoformat(timespec="seconds"))
     if params["restart_policy"] != "no":
         rc, out, err = host.run(["docker", "update", "--restart", params["restart_policy"], params["container"]])
         if rc != 0:
             host.fail(f"docker update --restart {params['restart_policy']} failed: {err.strip() or out.strip()}",
                       reason="failed", changed=True, **outcome)
+
+
+def _account(host: Host, watch: gateway_log.Watch, ready: bool, acted: bool) -> None:
+    """Record this start's login in the ledger and that the log up to now is accounted for (the watchdog reads on)."""
+    params = host.params
+    path = params.get("logins_file", "")
+    if not path:
+        return
+    ledger = login_ledger.load(path)
+    ledger.read_to = gateway_log.stamp()
+    ledger.started_at = gateway_container.inspect(host.run, "docker", params["container"])["started_at"]
+    if ready and acted:
+        ledger.add(datetime.now(UTC).isoformat(timespec="seconds"),
+                   login_ledger.FULL if watch.full_login else login_ledger.RESUMED,
+                   params.get("source") or ("IBC RESTART by ibgw-ops" if params["soft_restart"] else
+                                            "a start by ibgw-ops"))
+    login_ledger.save(path, ledger)
 
 
 def _lock(host: Host, lock: IO[str]) -> None:
@@ -192,14 +210,6 @@ def _start(host: Host) -> bool:
     return True
 
 
-def _write_signin_record(path: str) -> None:
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as record:
-        record.write(datetime.now(UTC).isoformat(timespec="seconds") + "\n")
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-
-
 def _container_state(host: Host, name: str) -> tuple[str, str]:
     """(status, restart count) of a container; ("absent", "") when there is none."""
     rc, out, _ = host.run(["docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}}", name])
@@ -228,6 +238,7 @@ def main(argv: Sequence[str]) -> int:
         end = session_clock.next_daily(now, session_clock.clock(args.until), session_clock.zone(args.time_zone))
         params["deadman_seconds"] = int((end - now).total_seconds()) + 1
     instance = params["container"].removeprefix("ibgw-")
+    params["source"] = "a paper window's timer" if args.until else "a start on the VM"
     try:
         outcome = start(params, _run)
     except StartFailed as failed:

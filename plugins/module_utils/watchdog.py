@@ -32,9 +32,19 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import alert_spool, gateway_container, gateway_log, ibc_command, session_clock, tws_probe
+from . import (
+    alert_spool,
+    gateway_container,
+    gateway_log,
+    ibc_command,
+    incidents,
+    login_ledger,
+    session_clock,
+    tws_probe,
+)
 from .alert import Alert, ping
 from .host_files import json_object, keep_json, text
+from .incidents import Event
 
 READY = "ready"
 IDLE = "idle"
@@ -53,6 +63,8 @@ SOFT_RESTART_EVERY = timedelta(hours=1)
 SOFT_RESTART_QUIET = timedelta(seconds=150)
 PROBE_TIMEOUT = 4.0
 COMMAND_TIMEOUT = 20
+# A container start this soon after the machine's or the Docker daemon's own start is put down to it.
+START_CAUSE_WINDOW = timedelta(minutes=10)
 
 Run = Callable[[list[str]], tuple[int, str, str]]
 
@@ -67,6 +79,7 @@ class Seen:
     container_id: str = ""
     restart_count: int = 0
     finished_at: datetime | None = None
+    started_at: str = ""
 
 
 @dataclass
@@ -85,14 +98,7 @@ class State:
     expiring_for: str = ""
     problem_at: str = ""
     said_at: str = ""
-
-
-@dataclass(frozen=True)
-class Event:
-    """An alert to raise: its kind and detail."""
-
-    kind: str
-    detail: str
+    started_at: str = ""
 
 
 def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) -> tuple[State, list[Event], bool]:
@@ -182,13 +188,15 @@ def observe(settings: dict[str, Any], run: Run) -> Seen | None:
     """
     found = gateway_container.inspect(run, "docker", settings["container"])
     started = _docker_time(found["started_at"])
+    # StartedAt as Docker wrote it, to compare with the ledger's (the last start by a verb).
+    started_text = found["started_at"] if started is not None else ""
     try:
         stopped: float | None = os.stat(settings["stopped_marker"]).st_mtime
     except FileNotFoundError:
         stopped = None
     expected = started is not None and (stopped is None or started.timestamp() > stopped)
     common = {"expected": expected, "container_id": found["id"], "restart_count": found["restart_count"],
-              "finished_at": _docker_time(found["finished_at"])}
+              "finished_at": _docker_time(found["finished_at"]), "started_at": started_text}
     if not expected:
         return Seen(condition=IDLE, **common)
     if not found["running"]:
@@ -222,7 +230,10 @@ def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
         seen = observe(settings, run)
         if seen is None:
             return []
+        told = _read_log(settings, state, seen, run)
         state, events, soft = decide(state, seen, now, settings)
+        events += told.events
+        state = replace(state, started_at=seen.started_at or state.started_at)
         if soft:
             took, said = ibc_command.send(settings["container"], "RESTART", int(settings["command_port"]), run)
             print(f"ibgw-watchdog: {settings['instance']}: soft restart (IBC RESTART): "
@@ -231,8 +242,77 @@ def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
             state, more = calendar(state, now, _signed_in(settings["signin_record"]), settings)
             events += more
         save(settings["state_file"], state)
+    if told.stop:
+        run([settings["stop_command"]])
     return [Alert(event.kind, settings["instance"], event.detail, host=settings["host"],
                   time=now.isoformat(timespec="seconds")) for event in events]
+
+
+def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> incidents.Review:
+    """Review the log written since the ledger's ``read_to`` (the last verb's start or the last tick), and record it.
+
+    The first tick with no ledger (a gateway started before the watchdog kept one) starts the record from now.
+    """
+    path = settings.get("logins_file", "")
+    if not path or not seen.expected:
+        return incidents.Review()
+    ledger = login_ledger.load(path)
+    found = gateway_log.read_since(run, settings["container"], ledger.read_to) if ledger.read_to else None
+    if found is None:
+        ledger.read_to = ledger.read_to or gateway_log.stamp()
+        login_ledger.save(path, ledger)
+        return incidents.Review()
+    happened, ledger.read_to = found
+    started = _docker_time(seen.started_at)
+    cause = ""
+    if (started is not None and state.started_at and seen.started_at not in (state.started_at, ledger.started_at)
+            and seen.restart_count <= state.restart_count):
+        cause = _start_cause(started, run)
+    told = incidents.review(happened, settings, cause, (ledger.pending_cause, ledger.pending_kind))
+    ledger.pending_cause, ledger.pending_kind = told.pending
+    if started is not None and cause:
+        told.events.insert(0, Event(incidents.UNPLANNED_START, f"{settings['instance']} started at "
+                                    f"{started.isoformat(timespec='seconds')} without an ibgw-ops verb: {cause}"
+                                    + ("; a live start is a full login: a 2FA push follows"
+                                       if settings["mode"] == "live" else "")))
+    for at, kind, source in told.logins:
+        ledger.add(at, kind, source)
+    login_ledger.save(path, ledger)
+    if settings["mode"] == "live" and told.session is not None:
+        if told.session:
+            login_ledger.write_signin(settings["signin_record"], told.session)
+        elif os.path.exists(settings["signin_record"]):
+            os.remove(settings["signin_record"])
+    return told
+
+
+def _start_cause(started: datetime, run: Run) -> str:
+    """Why a container started that no verb and no restart policy after an exit started: a boot, Docker's restart.
+
+    (Docker's restart policy after the container exited raises its restart count: ``decide`` alerts that.)
+    """
+    booted = _booted()
+    if booted is not None and booted <= started <= booted + START_CAUSE_WINDOW:
+        return f"Docker's restart policy, after the machine booted at {booted.isoformat(timespec='seconds')}"
+    rc, out, _ = run(["systemctl", "show", "docker", "--property=ActiveEnterTimestamp", "--timestamp=unix"])
+    value = out.strip().partition("=@")[2]
+    if rc == 0 and value.isdigit():
+        daemon = datetime.fromtimestamp(int(value), UTC)
+        if daemon <= started <= daemon + START_CAUSE_WINDOW:
+            return f"Docker's restart policy, after the Docker daemon restarted at {daemon.isoformat()}"
+    return "a start outside ibgw-ops (docker start or compose up by hand)"
+
+
+def _booted(proc: str = "/proc") -> datetime | None:
+    """When the machine started, as its first process's start: the VM's boot (a system container's own start)."""
+    try:
+        with open(f"{proc}/stat") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
+        with open(f"{proc}/1/stat") as first:
+            ticks = int(first.read().rpartition(")")[2].split()[19])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
 
 
 def load(path: str) -> State:
@@ -275,10 +355,7 @@ def _time(text: str) -> datetime:
 
 def _docker_time(text: str) -> datetime | None:
     """Docker's RFC 3339 time with nanoseconds; None for its zero time (never started) or nothing."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, fraction = text.rstrip("Z").partition(".")
-    return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+    return None if not text or text.startswith("0001-") else gateway_log.moment(text)
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:

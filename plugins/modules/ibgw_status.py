@@ -2,9 +2,10 @@
 
 The container's state, start time and image (its reference, image id and registry digest); how it last ended (exit code,
 OOM kill), its restart count and memory in use; how the container it replaced ended (previous_state); a pending restart;
-the weekly sign-in record (live); the TWS handshake probe of an existing container (refused when it is stopped) with the
-notices it saw; and for a gateway that is not ready, what its last log lines tell (session taken, login failed, waiting
-for 2FA). With probe false (deploy), only the container and its image.
+the weekly sign-in record (live); the newest login in the ledger (full or resumed, and what started it); the TWS
+handshake probe of an existing container (refused when it is stopped) with the notices it saw; and for a gateway that
+is not ready, what its last log lines tell (session taken, login failed, waiting for 2FA). With probe false (deploy),
+only the container and its image.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ options:
   pending_marker: {type: path, required: true, description: 'The restart-pending marker file.'}
   previous_state: {type: path, default: "", description: 'The replaced container''s state (JSON), "" for none.'}
   signin_record: {type: path, default: "", description: 'The sign-in record file (live), "" for none.'}
+  logins_file: {type: path, default: "", description: 'The login ledger (JSON), "" for none.'}
   host: {type: str, default: 127.0.0.1, description: 'Address of the published API port.'}
   port: {type: int, required: true, description: 'The published API port.'}
   client_id: {type: int, default: 999, description: 'Client id reserved for probes.'}
@@ -40,6 +42,7 @@ from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container
     read_previous,
 )
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_log import read_container  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.login_ledger import load as load_ledger  # noqa: E402
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.tws_probe import DEFAULT_CLIENT_ID, probe  # noqa: E402
 
 
@@ -51,6 +54,7 @@ def main() -> None:
             "pending_marker": {"type": "path", "required": True},
             "previous_state": {"type": "path", "default": ""},
             "signin_record": {"type": "path", "default": ""},
+            "logins_file": {"type": "path", "default": ""},
             "host": {"type": "str", "default": "127.0.0.1"},
             "port": {"type": "int", "required": True},
             "client_id": {"type": "int", "default": DEFAULT_CLIENT_ID},
@@ -70,6 +74,7 @@ def main() -> None:
         "previous": read_previous(params["previous_state"]) if params["previous_state"] else None,
         "restart_pending": running and os.path.exists(params["pending_marker"]),
         "signed_in_at": _read(params["signin_record"]),
+        "last_login": load_ledger(params["logins_file"]).last,
         "probe": "not probed",
         "accounts": [],
         "server_version": None,

@@ -126,6 +126,10 @@ def render_sessions(rows: Sequence[dict[str, Any]]) -> str:
         if row.get("window_waits_until"):
             lines.append(f"{where}: the window is open, but paper is not running: it waits for the next window, "
                          f"{_shown_iso(row['window_waits_until'])} ('ibgw-ops up {row['instance']}' starts it now)")
+        login = row.get("last_login")
+        if isinstance(login, dict) and login.get("at"):
+            lines.append(f"{where}: last login {_shown_iso(str(login['at']))}, {login.get('kind')} "
+                         f"({login.get('source')})")
         if row.get("good_until"):
             lines.append(
                 f"{where}: signed in {_shown_iso(row['signed_in_at'])} "

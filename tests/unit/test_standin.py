@@ -16,6 +16,7 @@ import time
 import pytest
 from ib_async import IB
 
+from ibgw_ops.lab.standin.gateway import knobs
 from tests.conftest import CANARY
 from tests.support.tws import RawClient
 
@@ -199,6 +200,45 @@ def test_command_server_restart_keeps_the_old_session_until_the_next_minute(stan
     assert gateway.exit_code(timeout=65) == 0
     assert 1 < time.time() - sent <= 63
     assert len(list(gateway.settings.glob("*/autorestart"))) == 1
+
+
+def test_a_restart_whose_token_was_not_kept_leaves_no_autorestart_file(standin):
+    # IBC issue 290: the daily restart cannot resume; ibcstart.sh then finds no autorestart file and ends its loop.
+    gateway = standin(STANDIN_RESUME="no")
+    gateway.logged_in()
+    assert command(gateway.command_port, "RESTART") == ["OK RESTART in progress"]
+    assert gateway.exit_code(timeout=65) == 0
+    assert list(gateway.settings.glob("*/autorestart")) == []
+
+
+@pytest.mark.parametrize(("setting", "checkbox", "said", "read_only"), [
+    ("no", "yes", "Read-Only API checkbox is now set to: false", False),
+    ("yes", "yes", "Read-Only API checkbox is already set to: true", True),
+    ("no", "missing", "could not find Read-Only API checkbox", True),
+    ("", "yes", None, True),
+])
+def test_read_only_api_as_ibc_applies_it_and_an_order_on_a_read_only_api_gets_error_321(
+        standin, setting, checkbox, said, read_only):
+    # IbcTws.configureReadOnlyApi runs ConfigureReadOnlyApiTask only when ReadOnlyApi is set; a fresh Gateway's
+    # own checkbox is set.
+    gateway = standin(READ_ONLY_API=setting, STANDIN_READ_ONLY_CHECKBOX=checkbox)
+    gateway.logged_in()
+    if said:
+        assert IBC_LINE.match(gateway.wait_for(said))
+    else:
+        with pytest.raises(AssertionError, match="no log line"):
+            gateway.wait_for("Setting ReadOnlyApi", timeout=0.5)
+    client = RawClient.in_session(gateway.port, 7)
+    client.send(3, 45, 1, 0, "AAPL", "STK")
+    answer = client.read_until("4") if read_only else []
+    client.close()
+    assert ("321" in answer) == read_only
+
+
+def test_knobs_in_the_settings_folder_override_the_environment_s_from_the_next_start(tmp_path):
+    assert knobs(tmp_path, {"STANDIN_RESUME": "yes", "PATH": "/bin"}) == {"STANDIN_RESUME": "yes", "PATH": "/bin"}
+    (tmp_path / "standin-knobs").write_text("STANDIN_RESUME = no\nPATH=/evil\n# STANDIN_API_HANG=yes\n")
+    assert knobs(tmp_path, {"STANDIN_RESUME": "yes", "PATH": "/bin"}) == {"STANDIN_RESUME": "no", "PATH": "/bin"}
 
 
 def tws_ready(port: int) -> bool:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibgw_ops.on_host import alert_spool, watchdog
+from ibgw_ops.on_host import alert_spool, gateway_log, login_ledger, watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
 from tests.support.webhook import Receiver
 
@@ -273,3 +274,94 @@ def test_the_heartbeat_pings_while_all_is_as_expected_and_fails_while_any_instan
         receiver.server_close()
     failed = watchdog.heartbeat(settings)
     assert failed and receiver.url not in failed and "/hook" not in failed
+
+
+class LogsSince(FakeDocker):
+    """FakeDocker whose ``docker logs --timestamps`` gives the lines in its --since/--until; it records stops."""
+
+    def __init__(self, state: dict, lines: list[str]) -> None:
+        super().__init__(state)
+        self.lines = lines
+
+    def __call__(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[:3] == ["docker", "logs", "--timestamps"]:
+            self.calls.append(argv)
+            since, until = (float(argv[argv.index(flag) + 1]) for flag in ("--since", "--until"))
+            return 0, "\n".join(line for line in self.lines
+                                if since < gateway_log.moment(line.split(" ")[0]).timestamp() <= until), ""
+        if argv[0].endswith("/stop"):
+            self.calls.append(argv)
+            return 0, "stopped", ""
+        return super().__call__(argv)
+
+
+def ibc(moment: datetime, text: str) -> str:
+    return f"{gateway_log.stamp(moment)} {moment:%Y-%m-%d %H:%M:%S}:000 IBC: {text}"
+
+
+def loop(moment: datetime, text: str) -> str:
+    return f"{gateway_log.stamp(moment)} {text}"
+
+
+@pytest.fixture
+def live_settings(settings, tmp_path):
+    return {**settings, "instance": "live", "mode": "live", "logins_file": str(tmp_path / "logins" / "live.json"),
+            "read_only_api": "no", "twofa_timeout": 180, "stop_command": str(tmp_path / "stop"),
+            "not_ready_ticks": 100}
+
+
+def test_the_log_between_verbs_names_a_restart_into_a_full_login_and_keeps_the_calendar_true(live_settings):
+    """A verb's own login alerts nothing; a daily restart that could not resume does, and its approved login is the
+    session's new start in the sign-in record and the ledger."""
+    verb_start = datetime.now(UTC) - timedelta(minutes=10)
+    lines = [ibc(verb_start, "Login attempt: 1"), ibc(verb_start, "Login has completed")]
+    ledger = login_ledger.Ledger(read_to=gateway_log.stamp(verb_start + timedelta(seconds=1)),
+                                 started_at=RUNNING["StartedAt"])
+    ledger.add(verb_start.isoformat(timespec="seconds"), login_ledger.FULL, "a start by ibgw-ops")
+    login_ledger.save(live_settings["logins_file"], ledger)
+    login_ledger.write_signin(live_settings["signin_record"], verb_start.isoformat(timespec="seconds"))
+    docker = LogsSince(RUNNING, lines)
+    assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
+    restart = datetime.now(UTC)
+    lines += [loop(restart, "IBC returned exit status 0"),
+              loop(restart, "autorestart file not found: full authentication will be required"),
+              ibc(restart + timedelta(milliseconds=3), "Login attempt: 1"),
+              ibc(restart + timedelta(milliseconds=4), "Second Factor Authentication initiated")]
+    time.sleep(0.01)
+    alerts = watchdog.tick(live_settings, datetime.now(UTC), docker)
+    assert [a.kind for a in alerts] == ["restart_full_login", "2fa_needed"]
+    deadline = (restart + timedelta(milliseconds=4) + timedelta(seconds=180)).isoformat(timespec="seconds")
+    assert f"by {deadline}" in alerts[1].detail
+    assert not os.path.exists(live_settings["signin_record"]), "the weekly session has ended"
+    approved = datetime.now(UTC)
+    lines.append(ibc(approved, "Login has completed"))
+    time.sleep(0.01)
+    assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
+    with open(live_settings["signin_record"]) as record:
+        assert record.read().strip() == approved.isoformat(timespec="seconds")
+    logins = login_ledger.load(live_settings["logins_file"]).logins
+    assert [(entry["kind"], entry["at"]) for entry in logins] == [
+        ("full", verb_start.isoformat(timespec="seconds")), ("full", approved.isoformat(timespec="seconds"))]
+    assert "could not be resumed" in logins[-1]["source"]
+    assert not [call for call in docker.calls if call[0].endswith("/stop")]
+
+
+def test_a_login_refused_between_verbs_stops_the_gateway_once_the_lock_is_free(live_settings):
+    moment = datetime.now(UTC) - timedelta(minutes=1)
+    login_ledger.save(live_settings["logins_file"], login_ledger.Ledger(
+        read_to=gateway_log.stamp(moment - timedelta(seconds=1)), started_at=RUNNING["StartedAt"]))
+    docker = LogsSince(RUNNING, [ibc(moment, "Too many failed login attempts. Please wait 53 seconds before "
+                                             "attempting to re-login again.")])
+    alerts = watchdog.tick(live_settings, datetime.now(UTC), docker)
+    assert [a.kind for a in alerts] == ["login_refused"] and "may be locked" in alerts[0].detail
+    assert docker.calls[-1] == [live_settings["stop_command"]]
+    with open(live_settings["lock_file"]) as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_without_a_ledger_the_first_tick_starts_one_from_now_and_alerts_nothing_old(live_settings):
+    old = datetime.now(UTC) - timedelta(hours=3)
+    docker = LogsSince(RUNNING, [ibc(old, "Login attempt: 1"), ibc(old, "Second Factor Authentication initiated")])
+    assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
+    assert login_ledger.load(live_settings["logins_file"]).read_to > gateway_log.stamp(old)
+    assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []

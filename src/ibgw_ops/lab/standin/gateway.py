@@ -6,8 +6,10 @@ IBC's ``config.ini`` as the image's ``run.sh`` rendered it (envsubst), never fro
 IBC's own, ``yyyy-MM-dd HH:mm:ss:SSS IBC: <text>`` (Utils.formatMessage). The Gateway itself is closed source: what
 it does is marked *gateway* and kept to what IBC's code and the image's scripts show of it.
 
-Rehearsal knobs are ``STANDIN_*`` variables (docs/lab.md: the rehearsal knobs); none is a secret. ``kill -USR1`` on this
-process plays "the same user logged in elsewhere".
+Rehearsal knobs are ``STANDIN_*`` variables (docs/lab.md: the rehearsal knobs); none is a secret. Lines
+``STANDIN_*=value`` in the file ``standin-knobs`` of the settings folder override them from the next Java start on, so
+a test changes IBKR's answers between two logins of one container. ``kill -USR1`` on this process plays "the same
+user logged in elsewhere".
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ DEFAULT_API_PORTS = {"live": 4001, "paper": 4002}
 SESSION_ACTIONS = ("manual", "primary", "primaryoverride", "secondary")
 CLIENT_ID_IN_USE = 326
 CONNECTIVITY_LOST = 1100
+READ_ONLY_REJECTED = 321
+KNOBS_FILE = "standin-knobs"
 CONNECTIVITY_RESTORED = 1102
 # IBC parses AutoRestartTime/AutoLogoffTime with DateTimeFormatter "hh:mm a" (ConfigureAutoLogoffOrRestartTimeTask).
 CLOCK = re.compile(r"^(0[1-9]|1[0-2]):[0-5][0-9] (AM|PM)$")
@@ -107,6 +111,9 @@ class Settings:
     never_approve: bool
     api_hang: bool
     locked_seconds: int
+    resume: bool
+    read_only_api: str
+    read_only_checkbox: str
 
 
 def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
@@ -139,7 +146,22 @@ def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         never_approve=_yes(env.get("STANDIN_NEVER_LOGIN", "no")),
         api_hang=_yes(env.get("STANDIN_API_HANG", "no")),
         locked_seconds=int(_seconds(env, "STANDIN_LOCKED_SECONDS", 0)),
+        resume=_yes(env.get("STANDIN_RESUME", "yes")),
+        read_only_api=ini.get("ReadOnlyApi", ""),
+        read_only_checkbox=env.get("STANDIN_READ_ONLY_CHECKBOX", "yes").strip().lower(),
     )
+
+
+def knobs(config_dir: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment's knobs, overridden by the settings folder's ``standin-knobs`` file (``STANDIN_*`` only)."""
+    found = dict(env)
+    path = config_dir / KNOBS_FILE
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip().startswith("STANDIN_"):
+                found[key.strip()] = value.strip()
+    return found
 
 
 def frame(*fields: object) -> bytes:
@@ -186,6 +208,8 @@ class Gateway:
         self.server_version = SERVER_VERSION
         self.next_order_id = 1
         self.attempts = 0
+        # gateway: the API settings' Read-Only checkbox, kept in the user's settings (a fresh install has it set).
+        self.read_only = settings.read_only_checkbox != "no"
         self._api: asyncio.Server | None = None
         self._restarting = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -311,6 +335,21 @@ class Gateway:
                 log("AutoLogoffTime is ignored because AutoRestartTime is also set")
         elif s.auto_logoff_time:
             self.configure_auto_time("Auto logoff", s.auto_logoff_time)
+        if s.read_only_api:
+            self.configure_read_only_api(_yes(s.read_only_api))
+
+    def configure_read_only_api(self, wanted: bool) -> None:
+        """IbcTws.configureReadOnlyApi (only when ReadOnlyApi is set) runs ConfigureReadOnlyApiTask."""
+        log("Setting ReadOnlyApi")
+        if self.settings.read_only_checkbox == "missing":
+            # A Gateway whose API settings have no such checkbox: IBC says so and the API stays read-only.
+            log_error("could not find Read-Only API checkbox")
+            return
+        if self.read_only == wanted:
+            log(f"Read-Only API checkbox is already set to: {str(wanted).lower()}")
+        else:
+            self.read_only = wanted
+            log(f"Read-Only API checkbox is now set to: {str(wanted).lower()}")
 
     def configure_auto_time(self, name: str, value: str) -> None:
         """ConfigureAutoLogoffOrRestartTimeTask: a time IBC cannot parse is logged as an exception and not applied."""
@@ -382,11 +421,16 @@ class Gateway:
         self.spawn(self.auto_restart((action - now).total_seconds()))
 
     async def auto_restart(self, delay: float) -> None:
-        """gateway: at the auto-restart time it writes ``autorestart`` one folder below the settings and exits."""
+        """gateway: at the auto-restart time it writes ``autorestart`` one folder below the settings and exits.
+
+        With STANDIN_RESUME=no it leaves none (IBC issue 290: the token was not kept), so ibcstart.sh's loop ends
+        ("autorestart file not found: full authentication will be required") and so does the container.
+        """
         await asyncio.sleep(delay)
-        folder = self.config_dir / _user_dir(self.settings.userid)
-        folder.mkdir(exist_ok=True)
-        (folder / "autorestart").write_text(f"{int(time.time())}\n")
+        if self.settings.resume:
+            folder = self.config_dir / _user_dir(self.settings.userid)
+            folder.mkdir(exist_ok=True)
+            (folder / "autorestart").write_text(f"{int(time.time())}\n")
         self.exit(0)
 
     def stop_task(self, writer: asyncio.StreamWriter | None) -> None:
@@ -469,6 +513,11 @@ class Gateway:
                 writer.write(frame(49, 1, int(time.time())))
             elif kind == "8":
                 writer.write(frame(9, 1, self.next_order_id))
+            elif kind == "3" and self.read_only:
+                # gateway: placeOrder on a read-only API is refused with error 321.
+                writer.write(self.error_frame(int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else -1,
+                                              READ_ONLY_REJECTED, "Error validating request.-'bB' : cause - The API "
+                                              "interface is currently in Read-Only mode."))
             await writer.drain()
 
     async def serve_commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -532,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart", default="")
     args = parser.parse_args(argv)
     print("REHEARSAL STAND-IN for IBC and IB Gateway: not IBKR software; it never connects to IBKR", flush=True)
-    settings = load_settings(read_ini(args.ibc_ini), os.environ)
+    settings = load_settings(read_ini(args.ibc_ini), knobs(args.jts_config_dir, os.environ))
     gateway = Gateway(settings, args.jts_config_dir, args.session_id, args.restart)
     return asyncio.run(gateway.run())
 
