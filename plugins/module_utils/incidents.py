@@ -56,16 +56,20 @@ class Review:
     pending: tuple[str, str] = ("", "")
 
 
-def review(happenings: list[log.Happening], settings: dict[str, Any], start_cause: str = "",
+def review(happenings: list[log.Happening], settings: dict[str, Any], start: tuple[str, str] = ("", ""),
            pending: tuple[str, str] = ("", "")) -> Review:
     """Walk the lines in order.
 
-    ``start_cause`` says why the container itself started in this stretch ("" if not); ``pending`` is the cause and
-    kind of a login the last stretch left in progress (a 2FA push that may be approved later), and ``Review.pending``
-    the one this stretch leaves.
+    ``start`` is the Docker time and the cause of the container's own start in this stretch when no verb started it
+    (("", "") if none): the lines before it are the old run's end. ``pending`` is the cause and kind of a login the
+    last stretch left in progress (a 2FA push that may be approved later), and ``Review.pending`` the one this
+    stretch leaves.
     """
-    walk = _Walk(settings, start_cause, pending)
+    started_at, start_cause = start
+    walk = _Walk(settings, "", pending)
     for happening in happenings:
+        if start_cause and happening.at >= started_at and not walk.start_cause:
+            walk = _Walk(settings, start_cause, ("", ""), walk.result)
         handler = getattr(walk, f"on_{happening.kind}", None)
         if handler is not None:
             handler(_shown(happening.at), happening)
@@ -76,10 +80,11 @@ def review(happenings: list[log.Happening], settings: dict[str, Any], start_caus
 class _Walk:
     """The course of the logins through the lines: what led to the next one, and whether it is full or resumed."""
 
-    def __init__(self, settings: dict[str, Any], start_cause: str, pending: tuple[str, str]) -> None:
+    def __init__(self, settings: dict[str, Any], start_cause: str, pending: tuple[str, str],
+                 result: Review | None = None) -> None:
         self.settings = settings
         self.live = settings["mode"] == "live"
-        self.result = Review()
+        self.result = result or Review()
         self.start_cause = start_cause
         self.cause = start_cause or pending[0] or "a start of the container"
         self.kind = "" if start_cause else pending[1]

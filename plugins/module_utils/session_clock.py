@@ -19,6 +19,10 @@ RESET_ZONE = "America/New_York"
 RESET_DAY = "sun"
 RESET_TIME = time(1, 0)
 SESSION_LIMIT = timedelta(days=7)
+NIGHTLY_START = time(23, 45)
+NIGHTLY_LENGTH = timedelta(minutes=30)
+RESET_BEFORE = timedelta(minutes=15)
+RESET_AFTER = timedelta(minutes=45)
 # How long before a session ends short of the next planned sign-in that status warns (see LiveSession.lasts).
 WARN_AHEAD = timedelta(days=1)
 CLOCK_PATTERN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -73,6 +77,24 @@ def last_weekly(now: datetime, day: str, at: time, tz: ZoneInfo) -> datetime:
     while (following := next_weekly(moment, day, at, tz)) <= now:
         moment = following
     return moment
+
+
+def maintenance(moment: datetime) -> tuple[str, datetime] | None:
+    """The IBKR maintenance window ``moment`` falls in, its name and end; None outside one.
+
+    IBKR's nightly maintenance (around 23:45-00:15 US/Eastern) and the weekly token reset (Sunday 01:00 US/Eastern,
+    from 15 minutes before to 45 after) disconnect gateways on IBKR's side (reference/gateway.md, section 2).
+    """
+    tz = ZoneInfo(RESET_ZONE)
+    local = moment.astimezone(tz)
+    for back in (0, 1):
+        start = _at(local.date() - timedelta(days=back), NIGHTLY_START, tz)
+        if start <= moment < start + NIGHTLY_LENGTH:
+            return "IBKR's nightly maintenance", start + NIGHTLY_LENGTH
+    reset = next_reset(moment - RESET_AFTER)
+    if reset - RESET_BEFORE <= moment < reset + RESET_AFTER:
+        return "IBKR's weekly reset", reset + RESET_AFTER
+    return None
 
 
 def last_reset(now: datetime) -> datetime:

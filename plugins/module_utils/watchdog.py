@@ -118,8 +118,7 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     confirmed = condition
     if condition in (NOT_READY, API_HUNG) and new.unready < int(settings["not_ready_ticks"]):
         confirmed = state.reported
-    if condition == DISCONNECTED and now - _time(new.disconnected_since) < timedelta(
-            seconds=float(settings["disconnect_grace"])):
+    if condition == DISCONNECTED and now < _disconnect_deadline(new.disconnected_since, settings):
         confirmed = state.reported
     if condition not in (READY, CONTAINER_EXITED, SESSION_TAKEN) and state.quiet_until and now < _time(
             state.quiet_until):
@@ -132,7 +131,8 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
         not state.soft_restart_at or now - _time(state.soft_restart_at) >= SOFT_RESTART_EVERY)
     if confirmed != state.reported:
         if confirmed in PROBLEMS:
-            events.append(Event(confirmed, seen.detail + _soft_note(settings, soft, state)))
+            events.append(Event(confirmed, seen.detail + _soft_note(settings, soft, state)
+                                + _window_note(new.disconnected_since if confirmed == DISCONNECTED else "")))
             new.problem_at = new.said_at = now.isoformat()
         elif confirmed == READY and state.reported in PROBLEMS:
             events.append(Event(RECOVERED, f"ready again after {state.reported}: {seen.detail}"))
@@ -143,6 +143,21 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     if soft:
         new.soft_restart_at, new.quiet_until = now.isoformat(), (now + SOFT_RESTART_QUIET).isoformat()
     return new, events, soft
+
+
+def _disconnect_deadline(since: str, settings: dict[str, Any]) -> datetime:
+    """A disconnect is alerted after the grace, or after the grace past the end of the IBKR maintenance it began in."""
+    began = _time(since)
+    grace = timedelta(seconds=float(settings["disconnect_grace"]))
+    window = session_clock.maintenance(began)
+    return max(began, window[1] if window else began) + grace
+
+
+def _window_note(since: str) -> str:
+    window = session_clock.maintenance(_time(since)) if since else None
+    if window is None:
+        return ""
+    return f"; it began during {window[0]}, which ended at {window[1].astimezone(UTC).isoformat(timespec='minutes')}"
 
 
 def _repeat_due(state: State, now: datetime, every: float) -> bool:
@@ -268,7 +283,7 @@ def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> i
     if (started is not None and state.started_at and seen.started_at not in (state.started_at, ledger.started_at)
             and seen.restart_count <= state.restart_count):
         cause = _start_cause(started, run)
-    told = incidents.review(happened, settings, cause, (ledger.pending_cause, ledger.pending_kind))
+    told = incidents.review(happened, settings, (seen.started_at, cause), (ledger.pending_cause, ledger.pending_kind))
     ledger.pending_cause, ledger.pending_kind = told.pending
     if started is not None and cause:
         told.events.insert(0, Event(incidents.UNPLANNED_START, f"{settings['instance']} started at "

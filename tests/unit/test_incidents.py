@@ -27,8 +27,10 @@ def stamped(*lines: str) -> list[str]:
     return result
 
 
-def reviewed(lines: list[str], settings: dict | None = None, cause: str = "") -> incidents.Review:
-    return incidents.review(gateway_log.happenings(lines, ""), settings or LIVE, cause)
+def reviewed(lines: list[str], settings: dict | None = None, cause: str = "",
+             started: datetime = T0) -> incidents.Review:
+    return incidents.review(gateway_log.happenings(lines, ""), settings or LIVE,
+                            (gateway_log.stamp(started), cause) if cause else ("", ""))
 
 
 DAILY_RESUMED = stamped("IBC returned exit status 0", "Finding autorestart file",
@@ -97,6 +99,18 @@ def test_an_unplanned_start_is_named_once_by_its_cause_not_again_as_a_restart():
                     cause="Docker's restart policy, after the machine booted at 2026-03-04T04:44:00+00:00")
     assert [event.kind for event in told.events] == ["2fa_needed"]
     assert "after Docker's restart policy, after the machine booted" in told.events[0].detail
+
+
+def test_an_unplanned_start_leaves_the_old_runs_end_out_of_the_cause():
+    lines = stamped("IBC returned exit status 143", "autorestart file not found: full authentication will be required",
+                    "Gateway finished", "Finding autorestart file",
+                    "autorestart file not found: full authentication will be required", "IBC: Login attempt: 1",
+                    "IBC: Second Factor Authentication initiated", "IBC: Login has completed")
+    told = reviewed(lines, cause="Docker's restart policy, after the Docker daemon restarted at 04:45:02",
+                    started=T0 + timedelta(seconds=3))
+    assert [event.kind for event in told.events] == ["2fa_needed"]
+    assert told.logins == [((T0 + timedelta(seconds=7)).isoformat(), "full",
+                            "Docker's restart policy, after the Docker daemon restarted at 04:45:02")]
 
 
 def test_ibkr_dropping_the_server_connection_is_named_and_the_cold_restart_is_its_cause():

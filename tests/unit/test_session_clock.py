@@ -138,3 +138,16 @@ def test_the_next_planned_sign_in_starts_a_session_that_lasts():
 def test_a_session_that_reaches_the_next_planned_sign_in_never_warns():
     saturday = {"day": "sat", "time": "20:00", "time_zone": "America/New_York"}
     assert LiveSession.of(ny(2026, 11, 22, 17, 5), ny(2026, 11, 28, 19, 0), saturday).lasts()
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    (datetime(2026, 3, 5, 4, 44, tzinfo=UTC), None),  # Wednesday 23:44 in New York
+    (datetime(2026, 3, 5, 4, 45, tzinfo=UTC), ("IBKR's nightly maintenance", datetime(2026, 3, 5, 5, 15, tzinfo=UTC))),
+    (datetime(2026, 3, 5, 5, 14, tzinfo=UTC), ("IBKR's nightly maintenance", datetime(2026, 3, 5, 5, 15, tzinfo=UTC))),
+    (datetime(2026, 3, 5, 5, 15, tzinfo=UTC), None),
+    (datetime(2026, 7, 5, 4, 50, tzinfo=UTC), ("IBKR's weekly reset", datetime(2026, 7, 5, 5, 45, tzinfo=UTC))),
+    (datetime(2026, 7, 5, 5, 44, tzinfo=UTC), ("IBKR's weekly reset", datetime(2026, 7, 5, 5, 45, tzinfo=UTC))),
+    (datetime(2026, 7, 5, 5, 45, tzinfo=UTC), None),
+])
+def test_ibkr_s_maintenance_windows_in_new_york_time_across_daylight_saving(moment, expected):
+    assert session_clock.maintenance(moment) == expected

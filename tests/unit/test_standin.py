@@ -204,8 +204,9 @@ def test_command_server_restart_keeps_the_old_session_until_the_next_minute(stan
 
 def test_a_restart_whose_token_was_not_kept_leaves_no_autorestart_file(standin):
     # IBC issue 290: the daily restart cannot resume; ibcstart.sh then finds no autorestart file and ends its loop.
-    gateway = standin(STANDIN_RESUME="no")
+    gateway = standin()
     gateway.logged_in()
+    (gateway.settings / "standin-knobs").write_text("STANDIN_RESUME=no\n")
     assert command(gateway.command_port, "RESTART") == ["OK RESTART in progress"]
     assert gateway.exit_code(timeout=65) == 0
     assert list(gateway.settings.glob("*/autorestart")) == []

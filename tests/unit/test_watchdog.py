@@ -365,3 +365,29 @@ def test_without_a_ledger_the_first_tick_starts_one_from_now_and_alerts_nothing_
     assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
     assert login_ledger.load(live_settings["logins_file"]).read_to > gateway_log.stamp(old)
     assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
+
+
+def test_a_disconnect_in_ibkr_s_nightly_maintenance_waits_for_the_window_s_end_plus_the_grace():
+    # Wednesday 23:50 in New York (04:50 UTC Thursday): the nightly window ends at 00:15 (05:15 UTC).
+    night = datetime(2026, 3, 5, 4, 50, tzinfo=UTC)
+    down = seen(watchdog.DISCONNECTED)
+    state = State(since=night.isoformat(), reported=watchdog.READY)
+    kinds = []
+    for minute in range(0, 32):
+        state, events, _ = decide(state, down, night + timedelta(minutes=minute), SETTINGS)
+        kinds.append([event.kind for event in events])
+    assert alerted(kinds[:30]) == [], "the window and the grace after it"
+    assert kinds[30] == ["disconnected"], "05:15 plus 300 s is 05:20 UTC, 30 minutes in"
+
+
+def test_a_disconnect_that_outlasts_the_weekly_reset_says_it_began_in_it():
+    reset = datetime(2026, 3, 8, 6, 0, tzinfo=UTC)  # Sunday 01:00 in New York (EST)
+    down = seen(watchdog.DISCONNECTED)
+    state = State(since=reset.isoformat(), reported=watchdog.READY)
+    events: list = []
+    for minute in range(0, 60):
+        state, more, _ = decide(state, down, reset + timedelta(minutes=minute), SETTINGS)
+        events += more
+    (event,) = events
+    assert event.kind == "disconnected" and "it began during IBKR's weekly reset, which ended at 2026-03-08T06:45" \
+        in event.detail

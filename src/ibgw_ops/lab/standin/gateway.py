@@ -7,9 +7,9 @@ IBC's own, ``yyyy-MM-dd HH:mm:ss:SSS IBC: <text>`` (Utils.formatMessage). The Ga
 it does is marked *gateway* and kept to what IBC's code and the image's scripts show of it.
 
 Rehearsal knobs are ``STANDIN_*`` variables (docs/lab.md: the rehearsal knobs); none is a secret. Lines
-``STANDIN_*=value`` in the file ``standin-knobs`` of the settings folder override them from the next Java start on, so
-a test changes IBKR's answers between two logins of one container. ``kill -USR1`` on this process plays "the same
-user logged in elsewhere".
+``STANDIN_*=value`` in the file ``standin-knobs`` of the settings folder override them from the next Java start on
+(``STANDIN_RESUME`` at the next restart), so a test changes IBKR's answers between two logins of one container.
+``kill -USR1`` on this process plays "the same user logged in elsewhere".
 """
 
 from __future__ import annotations
@@ -111,7 +111,6 @@ class Settings:
     never_approve: bool
     api_hang: bool
     locked_seconds: int
-    resume: bool
     read_only_api: str
     read_only_checkbox: str
 
@@ -146,7 +145,6 @@ def load_settings(ini: Mapping[str, str], env: Mapping[str, str]) -> Settings:
         never_approve=_yes(env.get("STANDIN_NEVER_LOGIN", "no")),
         api_hang=_yes(env.get("STANDIN_API_HANG", "no")),
         locked_seconds=int(_seconds(env, "STANDIN_LOCKED_SECONDS", 0)),
-        resume=_yes(env.get("STANDIN_RESUME", "yes")),
         read_only_api=ini.get("ReadOnlyApi", ""),
         read_only_checkbox=env.get("STANDIN_READ_ONLY_CHECKBOX", "yes").strip().lower(),
     )
@@ -424,10 +422,11 @@ class Gateway:
         """gateway: at the auto-restart time it writes ``autorestart`` one folder below the settings and exits.
 
         With STANDIN_RESUME=no it leaves none (IBC issue 290: the token was not kept), so ibcstart.sh's loop ends
-        ("autorestart file not found: full authentication will be required") and so does the container.
+        ("autorestart file not found: full authentication will be required") and so does the container. IBKR decides
+        that at the restart, so the knob is read then.
         """
         await asyncio.sleep(delay)
-        if self.settings.resume:
+        if _yes(knobs(self.config_dir, os.environ).get("STANDIN_RESUME", "yes")):
             folder = self.config_dir / _user_dir(self.settings.userid)
             folder.mkdir(exist_ok=True)
             (folder / "autorestart").write_text(f"{int(time.time())}\n")

@@ -1,0 +1,148 @@
+"""Incidents between the verbs on the roles VM, each played by the stand-in in IBC's and ibcstart.sh's words and named
+by the VM's watchdog through the webhook, with no controller command between the event and the alert.
+
+Three live gateways get IBC ``RESTART`` at the same minute (RestartTask: the gateway's own restart, as at its daily
+auto-restart time), with the stand-in's knobs set in each settings folder beforehand (docs/lab.md):
+- ``steady``: the restart resumes the session: a resumed login in the ledger, no alert;
+- ``lost``: the token was not kept (IBC issue 290): ibcstart.sh ends, Docker's restart policy starts the container,
+  IBC drives a full login and IBKR sends a 2FA push (approved), and IBC cannot find the Read-Only API checkbox;
+- ``refused``: the same, and IBKR refuses the login: the watchdog stops the gateway.
+Then the Docker daemon restarts: each running gateway's start is named with its cause.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import docker
+import pytest
+
+from tests.support.lab import Lab, wait_for
+from tests.support.webhook import Receiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+INTERVAL = 3
+STATE = "/var/lib/ibgw-ops"
+INSTANCES = [
+    {"name": "steady", "mode": "live", "api_port": 4121, "vnc_port": 5971},
+    {"name": "lost", "mode": "live", "api_port": 4122, "vnc_port": 5972, "read_only_api": "no"},
+    {"name": "refused", "mode": "live", "api_port": 4123, "vnc_port": 5973},
+]
+NAMES = [instance["name"] for instance in INSTANCES]
+KNOBS = {
+    "lost": "STANDIN_RESUME=no\nSTANDIN_READ_ONLY_CHECKBOX=missing\n",
+    "refused": "STANDIN_RESUME=no\nSTANDIN_ACCEPT_USERID=someone-else\n",
+}
+# The watchdog's conditions that a restart may pass through; the incidents are what this module is about.
+PASSING = ("not_ready", "recovered", "signin_due", "session_expiring")
+PUSH = "Second Factor Authentication initiated"
+
+
+@pytest.fixture(scope="module")
+def receiver(deployed: Lab) -> Iterator[Receiver]:
+    network = docker.from_env().networks.get(deployed.name)
+    server = Receiver(host=network.attrs["IPAM"]["Config"][0]["Gateway"])
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def watched(deployed: Lab, receiver: Receiver) -> Iterator[Lab]:
+    """The roles VM with the three live gateways up (each started by a verb), the watchdog every few seconds."""
+    deployed.ssh(f"systemctl stop 'ibgw-watchdog@*.timer'; rm -rf {STATE}/watchdog {STATE}/logins")
+    deployed.use_settings({
+        "ib_gateway_instances": INSTANCES,
+        "ib_gateway_credentials": {name: {"user_id": "rehearsal", "password": "rehearsal-only"} for name in NAMES},
+        "ib_gateway_watchdog_interval": INTERVAL, "ib_gateway_watchdog_not_ready_ticks": 3,
+        "ib_gateway_alert_webhook": receiver.url, "ib_gateway_alert_timeout": 3})
+    for name in NAMES:
+        deployed.cli("up", name, "--timeout", "120")
+    yield deployed
+    deployed.cli("down", "all", check=False)
+    deployed.ssh("; ".join(f"docker rm -f ibgw-{name} >/dev/null 2>&1; rm -rf /opt/ibgw/{name}" for name in NAMES)
+                 + f"; rm -rf {STATE}/watchdog {STATE}/logins")
+    deployed.use_settings(None)
+
+
+def waited(lab: Lab, receiver: Receiver, what: str, check: Callable[[], bool], timeout: float) -> None:
+    """``wait_for``, and on a timeout what was POSTed, the watchdog's journal and IBC's lines, to tell why."""
+    try:
+        wait_for(what, check, timeout, 1)
+    except AssertionError as failed:
+        seen = lab.ssh("journalctl -u 'ibgw-watchdog@*' -o cat --since '-10min' | grep -v '^Start\\|^Finish' "
+                       "| tail -40; for c in " + " ".join(f"ibgw-{n}" for n in NAMES) + "; do echo == $c; "
+                       "docker logs --timestamps $c 2>&1 | grep -v socat | tail -25; done")
+        raise AssertionError(f"{failed}\nPOSTed: {json.dumps(receiver.bodies, indent=1)}\n{seen}") from None
+
+
+def incidents(receiver: Receiver, instance: str) -> list[str]:
+    return sorted(body["kind"] for body in receiver.bodies if body["instance"] == instance
+                  and body["kind"] not in PASSING)
+
+
+def body(receiver: Receiver, instance: str, kind: str) -> dict:
+    (found,) = [b for b in receiver.bodies if b["instance"] == instance and b["kind"] == kind]
+    return found
+
+
+def logged_at(lab: Lab, instance: str, text: str) -> list[datetime]:
+    """When the container's log showed ``text`` (Docker's stamps), each time."""
+    stamped = lab.ssh(f"docker logs --timestamps ibgw-{instance} 2>&1 | grep -F {json.dumps(text)} || true")
+    return [datetime.fromisoformat(line.split(" ")[0][:26] + "+00:00") for line in stamped.splitlines()]
+
+
+def within_a_minute(receiver: Receiver, lab: Lab, instance: str, kind: str, text: str) -> None:
+    """The alert's tick came within 60 s of the line that shows the incident."""
+    shown = logged_at(lab, instance, text)[-1]
+    alerted = datetime.fromisoformat(body(receiver, instance, kind)["time"])
+    assert timedelta(0) <= alerted - shown.replace(microsecond=0) < timedelta(seconds=60), (kind, shown, alerted)
+
+
+def test_a_verbs_own_logins_alert_nothing_and_are_full_logins_in_the_ledger(watched, receiver):
+    rows = watched.status_rows()
+    for name in NAMES:
+        assert rows[name]["last_login"]["kind"] == "full", rows[name]
+        assert rows[name]["last_login"]["source"] == "a start by ibgw-ops"
+        assert rows[name].get("good_until"), "signed in by the verb"
+    assert all(incidents(receiver, name) == [] for name in NAMES), receiver.bodies
+
+
+def test_restarts_that_resume_or_fall_back_to_a_full_login_are_each_named_once(watched, receiver):
+    for name, knobs in KNOBS.items():
+        watched.ssh(f"printf '{knobs}' > /opt/ibgw/{name}/settings/standin-knobs")
+    watched.ssh("; ".join(f"python3 /opt/ibgw/{name}/ibc-command ibgw-{name} RESTART 7462 >/dev/null" for name in
+                          NAMES))
+    waited(watched, receiver, "the three incidents", lambda: (
+        incidents(receiver, "lost") == ["2fa_needed", "api_read_only", "container_exited", "restart_full_login"]
+        and incidents(receiver, "refused") == ["container_exited", "login_refused", "restart_full_login"]), 150)
+    wait_for("refused stopped by the watchdog", lambda: watched.container_state("refused") == "exited", 60)
+    rows = watched.status_rows()
+    assert rows["steady"]["last_login"]["kind"] == "resumed", rows["steady"]
+    assert incidents(receiver, "steady") == [], "a daily restart that resumes pages nobody"
+    assert "could not be resumed" in body(receiver, "lost", "restart_full_login")["detail"]
+    push = body(receiver, "lost", "2fa_needed")["detail"]
+    assert "approve it in IBKR Mobile by " in push, push
+    within_a_minute(receiver, watched, "lost", "2fa_needed", PUSH)
+    within_a_minute(receiver, watched, "lost", "api_read_only", "could not find Read-Only API checkbox")
+    within_a_minute(receiver, watched, "refused", "login_refused", "IBC: Login failed")
+    assert len(logged_at(watched, "lost", PUSH)) == 2, "one push for the verb's login, one for the incident"
+    lost = rows["lost"]
+    assert lost["last_login"]["kind"] == "full" and "could not be resumed" in lost["last_login"]["source"]
+    assert lost["signed_in_at"] and lost.get("good_until"), "the approved login began a new session"
+    assert rows["refused"]["container"] == "exited" and not rows["refused"].get("good_until")
+    assert len(logged_at(watched, "refused", "IBC: Login failed")) <= 2, "stopped before IBC kept retrying"
+
+
+def test_a_docker_daemon_restart_names_each_gateway_it_brought_back(watched, receiver):
+    before = {name: incidents(receiver, name) for name in ("steady", "lost")}
+    watched.ssh("systemctl restart docker")
+    waited(watched, receiver, "the unplanned starts", lambda: all(
+        "unplanned_start" in incidents(receiver, name) for name in ("steady", "lost")), 120)
+    for name in ("steady", "lost"):
+        detail = body(receiver, name, "unplanned_start")["detail"]
+        assert "after the Docker daemon restarted at" in detail, detail
+        wait_for(f"{name}'s push alert", lambda n=name: incidents(receiver, n).count("2fa_needed") == before[n].count(
+            "2fa_needed") + 1, 60, 1)
+    assert incidents(receiver, "refused").count("unplanned_start") == 0, "a stopped gateway stays stopped"
