@@ -411,7 +411,7 @@ def _signin_errors(instances: list[Mapping[str, Any]], schedule: Mapping[str, An
     planned = f"{schedule['day']} {schedule['time']} {schedule['time_zone']}"
     protected = session_clock.Window.parse(dict(window)) if window else None
     moment, late, inside = now, None, None
-    for _ in range(53):  # a year of Sundays: both daylight saving time changes of both zones
+    for _ in range(53):  # a year of planned sign-ins: every daylight saving time change of both zones
         moment = session_clock.next_weekly(moment, str(schedule["day"]), at, tz)
         after_reset = moment - session_clock.last_reset(moment)
         if late is None and not timedelta(0) < after_reset <= SIGNIN_AFTER_RESET:
@@ -421,7 +421,8 @@ def _signin_errors(instances: list[Mapping[str, Any]], schedule: Mapping[str, An
     reset = session_clock.RESET_ZONE
     if late is not None:
         errors.append(f"ib_gateway_signin_schedule: with on_vm true the VM signs in at {planned}, which must come "
-                      f"after IBKR's weekly reset (sun 01:00 {reset}) and within the day after it, so that the "
+                      f"after IBKR's weekly reset ({session_clock.RESET_DAY} {session_clock.RESET_TIME:%H:%M} "
+                      f"{reset}) and within the day after it, so that the "
                       f"sign-in lasts the week (a sign-in before the reset would be wasted); "
                       f"{late.astimezone(session_clock.zone(reset)):%a %Y-%m-%d %H:%M} {reset} is not (allowed: "
                       f"from sun 01:01 to mon 01:00 {reset}, such as sun 17:00 {reset}).")

@@ -263,13 +263,15 @@ def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int |
     Refused inside the protected window; nothing to do for a session signed in since IBKR's reset (another push would
     be wasted); else live is stopped tidily and the alert gives the 2FA deadline.
     """
+    def say(kind: str, detail: str) -> None:
+        said = alert.Alert(kind, instance, f"the VM's weekly sign-in {detail}", host=params["alert_host"])
+        alert_spool.emit([said], params["alerts"], "ibgw-signin", _run, datetime.now(UTC))
+
     now = datetime.now(UTC)
     window = params.get("protected_window") or {}
     if window and session_clock.Window.parse(dict(window)).contains(now):
-        refused = alert.Alert("signin_due", instance, "the VM's weekly sign-in was refused: it falls inside the "
-                              f"protected window ({', '.join(window['days'])} {window['start']}-{window['end']} "
-                              f"{window['time_zone']}); nothing was changed", host=params["alert_host"])
-        alert_spool.emit([refused], params["alerts"], "ibgw-signin", _run, now)
+        say("signin_due", f"was refused: it falls inside the protected window ({', '.join(window['days'])} "
+                          f"{window['start']}-{window['end']} {window['time_zone']}); nothing was changed")
         return 1
     try:
         with open(params["signin_record"]) as record:
@@ -283,15 +285,11 @@ def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int |
         return 0
     rc, out, err = _run([params["stop_command"]])
     if rc != 0:
-        failed = alert.Alert("not_ready", instance, f"the VM's weekly sign-in could not stop {instance} first: "
-                             f"{err.strip() or out.strip()}; nothing was started", host=params["alert_host"])
-        alert_spool.emit([failed], params["alerts"], "ibgw-signin", _run, datetime.now(UTC))
+        say("not_ready", f"could not stop {instance} first: {err.strip() or out.strip()}; nothing was started")
         return 1
     deadline = datetime.now(UTC) + timedelta(seconds=float(params["wait"]))
-    needed = alert.Alert("2fa_needed", instance, "the VM's weekly sign-in started: approve the IBKR Mobile "
-                         f"notification now, by {deadline.astimezone(tz):%H:%M:%S %Z} at the latest",
-                         host=params["alert_host"])
-    alert_spool.emit([needed], params["alerts"], "ibgw-signin", _run, datetime.now(UTC))
+    say("2fa_needed", f"started: approve the IBKR Mobile notification now, by {deadline.astimezone(tz):%H:%M:%S %Z} "
+                      "at the latest")
     return None
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ibgw_ops.on_host import session_clock
-from tests.support.lab import Lab, wait_for
+from tests.support.lab import Lab, recap_changed, wait_for
 from tests.support.layout import FILTERS
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
@@ -51,6 +51,7 @@ def test_the_timer_signs_live_in_at_its_calendar_time_with_one_approved_push(dep
     deployed.host_settings(settings({"STANDIN_START_DELAY": "0.5", "STANDIN_LOGIN_DELAY": "1"}))
     try:
         deployed.converge()  # plain ansible-playbook playbooks/site.yml
+        assert recap_changed(deployed.converge().stdout) == 0, "a second converge changes nothing"
         timers = deployed.ssh("systemctl list-timers --all --no-legend 'ibgw-signin-*'")
         assert "ibgw-signin-live.timer" in timers and "ibgw-signin-paper" not in timers, timers
         # systemd reads the role's calendar as the schedule means it: the next Sunday 17:00 in New York.
@@ -60,7 +61,7 @@ def test_the_timer_signs_live_in_at_its_calendar_time_with_one_approved_push(dep
         assert datetime.strptime(shown, "%a %Y-%m-%d %H:%M:%S %Z").replace(tzinfo=UTC) == planned, shown
         # The same timer at a minute ahead on the clocks of another zone than the VM's (UTC): a drop-in moves only its
         # calendar, written by the role's own function; from here on only the VM acts.
-        fires = (datetime.now(UTC) + timedelta(seconds=100)).replace(second=0, microsecond=0)
+        fires = (datetime.now(UTC) + timedelta(seconds=80)).replace(second=0, microsecond=0)
         local = fires.astimezone(ZoneInfo("Asia/Tokyo"))
         expression = filters().calendar(local.strftime("%a"), local.strftime("%H:%M"), "Asia/Tokyo")
         deployed.ssh(f"mkdir -p {DROP_IN} && printf '[Timer]\\nOnCalendar=\\nOnCalendar={expression}\\n' "
