@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from typing import Any
 
@@ -41,6 +41,10 @@ MODES = ("live", "paper")
 WINDOW_KEYS = ["days", "end", "start", "time_zone"]
 # The prefix of the systemd units that open and close paper windows (ibgw_windows removes the ones no longer wanted).
 WINDOW_UNIT_PREFIX = "ibgw-window-"
+# The prefix of the units of the VM's weekly sign-in (ib_gateway_signin_schedule.on_vm), and how long after IBKR's
+# weekly reset it may come: later, live would have been down since the reset.
+SIGNIN_UNIT_PREFIX = "ibgw-signin-"
+SIGNIN_AFTER_RESET = timedelta(days=1)
 # Keys every instance needs from its mode (ib_gateway_mode_defaults) or itself.
 MODE_KEYS = ("api_port", "vnc_port", "restart_policy", "existing_session_detected_action", "auto_restart_time",
              "max_lifetime")
@@ -175,12 +179,16 @@ def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, An
     which also check each instance's own settings and the watchdog's).
     """
     errors = _instance_set_errors(instances)
-    errors += _calendar_errors(settings["protected_window"], settings["signin_schedule"])
+    calendar_errors = _calendar_errors(settings["protected_window"], settings["signin_schedule"])
+    errors += calendar_errors
     errors += _client_id_errors(settings["probe_client_id"], settings["pipeline_client_id"])
     if settings["instances"]:
         for instance in instances:
             errors += _instance_errors(instance, settings["managed_env"])
         errors += _watchdog_errors(settings["watchdog"])
+        if not calendar_errors:
+            errors += _signin_errors(instances, settings["signin_schedule"], settings["protected_window"],
+                                     datetime.now(UTC))
     if instances and not select(instances, str(settings["target"])):
         allowed = list(dict.fromkeys([str(i.get("mode")) for i in instances] + [str(i["name"]) for i in instances]))
         errors.append(f"ib_gateway_target: '{settings['target']}' matches no instance (allowed: all, "
@@ -347,14 +355,88 @@ def window_units(instances: list[Mapping[str, Any]], root: str) -> dict[str, str
             start = (f"/usr/bin/python3 -m ibgw_on_host.gateway_start {directory}/start.json --until {spec['end']} "
                      f"--time-zone {spec['time_zone']}")
             for edge, at, run in (("start", spec["start"], start), ("end", spec["end"], f"{directory}/stop")):
-                description = f"ibgw-ops: window {number} of gateway {name} ({span}), {edge}"
-                units[f"{unit}-{edge}.timer"] = (
-                    f"[Unit]\nDescription={description}\n\n[Timer]\nOnCalendar={days} *-*-* {at}:00 "
-                    f"{spec['time_zone']}\nAccuracySec=1s\n\n[Install]\nWantedBy=timers.target\n")
-                units[f"{unit}-{edge}.service"] = (
-                    f"[Unit]\nDescription={description}\n\n[Service]\nType=oneshot\n"
-                    f"Environment=PYTHONPATH={directory}/lib\nExecStart={run}\n")
+                units.update(_timer_units(f"{unit}-{edge}", f"ibgw-ops: window {number} of gateway {name} ({span}), "
+                                          f"{edge}", calendar(days, at, spec["time_zone"]), directory, run))
     return units
+
+
+def calendar(days: str, at: str, time_zone: str) -> str:
+    """The OnCalendar of ``days`` (Mon,Tue) at ``at`` (HH:MM) in ``time_zone``: DST moves it as it moves clocks."""
+    return f"{days} *-*-* {at}:00 {time_zone}"
+
+
+def _timer_units(unit: str, description: str, on_calendar: str, directory: str, run: str) -> dict[str, str]:
+    """A timer and its oneshot service running ``run`` with the instance's VM-side code on PYTHONPATH."""
+    return {
+        f"{unit}.timer": (f"[Unit]\nDescription={description}\n\n[Timer]\nOnCalendar={on_calendar}\nAccuracySec=1s\n\n"
+                          "[Install]\nWantedBy=timers.target\n"),
+        f"{unit}.service": (f"[Unit]\nDescription={description}\n\n[Service]\nType=oneshot\n"
+                            f"Environment=PYTHONPATH={directory}/lib\nExecStart={run}\n"),
+    }
+
+
+def signin_units(instances: list[Mapping[str, Any]], schedule: Mapping[str, Any], root: str) -> dict[str, str]:
+    """With the schedule's on_vm, a timer per live instance at the planned sign-in, and its service.
+
+    The service is the instance's start as a window's (on_host/gateway_start.py) with --signin: a tidy stop, then
+    one 2FA push and alerts with the deadline, the sign-in recorded as live-signin records it. {} without on_vm:
+    ibgw_windows then removes the units.
+    """
+    if schedule.get("on_vm") is not True:
+        return {}
+    units = {}
+    day, at, time_zone = str(schedule["day"]), str(schedule["time"]), str(schedule["time_zone"])
+    for instance in (instance for instance in instances if instance.get("mode") == "live"):
+        name, directory = instance["name"], f"{root}/{instance['name']}"
+        run = f"/usr/bin/python3 -m ibgw_on_host.gateway_start {directory}/start.json --signin --time-zone {time_zone}"
+        description = f"ibgw-ops: the weekly 2FA sign-in of gateway {name} ({day} {at} {time_zone})"
+        units.update(_timer_units(f"{SIGNIN_UNIT_PREFIX}{name}", description, calendar(day.capitalize(), at, time_zone),
+                                  directory, run))
+    return units
+
+
+def _signin_errors(instances: list[Mapping[str, Any]], schedule: Mapping[str, Any], window: Mapping[str, Any],
+                   now: datetime) -> list[str]:
+    """With on_vm: the planned sign-ins of a year, each in the day after IBKR's reset, none in the protected window.
+
+    And live's IBC sends one 2FA push only: no relogin, and an exit at the 2FA timeout.
+    """
+    on_vm = schedule.get("on_vm", False)
+    if not isinstance(on_vm, bool):
+        return [f"ib_gateway_signin_schedule.on_vm: true or false (got {on_vm!r})."]
+    if not on_vm:
+        return []
+    errors = []
+    tz, at = session_clock.zone(schedule["time_zone"]), session_clock.clock(schedule["time"])
+    planned = f"{schedule['day']} {schedule['time']} {schedule['time_zone']}"
+    protected = session_clock.Window.parse(dict(window)) if window else None
+    moment, late, inside = now, None, None
+    for _ in range(53):  # a year of planned sign-ins: every daylight saving time change of both zones
+        moment = session_clock.next_weekly(moment, str(schedule["day"]), at, tz)
+        after_reset = moment - session_clock.last_reset(moment)
+        if late is None and not timedelta(0) < after_reset <= SIGNIN_AFTER_RESET:
+            late = moment
+        if inside is None and protected is not None and protected.contains(moment):
+            inside = moment
+    reset = session_clock.RESET_ZONE
+    if late is not None:
+        errors.append(f"ib_gateway_signin_schedule: with on_vm true the VM signs in at {planned}, which must come "
+                      f"after IBKR's weekly reset ({session_clock.RESET_DAY} {session_clock.RESET_TIME:%H:%M} "
+                      f"{reset}) and within the day after it, so that the "
+                      f"sign-in lasts the week (a sign-in before the reset would be wasted); "
+                      f"{late.astimezone(session_clock.zone(reset)):%a %Y-%m-%d %H:%M} {reset} is not (allowed: "
+                      f"from sun 01:01 to mon 01:00 {reset}, such as sun 17:00 {reset}).")
+    if inside is not None:
+        errors.append(f"ib_gateway_signin_schedule: with on_vm true the VM signs in at {planned}, which falls inside "
+                      f"ib_gateway_protected_window on {inside.astimezone(tz):%a %Y-%m-%d %H:%M %Z}; plan it outside.")
+    for instance in (instance for instance in instances if instance.get("mode") == "live"):
+        relogin, action = instance["relogin_after_twofa_timeout"], instance["twofa_timeout_action"]
+        if str(relogin).lower() not in ("no", "false") or action != "exit":
+            errors.append(f"ib_gateway_instances[{instance['name']}]: with ib_gateway_signin_schedule.on_vm true, "
+                          f"relogin_after_twofa_timeout must be \"no\" and twofa_timeout_action \"exit\" (got "
+                          f"'{relogin}', '{action}'): otherwise IBC sends another 2FA push after the first one times "
+                          "out, and repeated pushes can lock the account.")
+    return errors
 
 
 # The watchdog's whole-number settings: (least, most) allowed.
@@ -492,5 +574,6 @@ class FilterModule:
             "ib_gateway_vnc_instances": vnc_instances,
             "ib_gateway_secret_files": secret_files,
             "ib_gateway_window_units": window_units,
+            "ib_gateway_signin_units": signin_units,
             "ib_gateway_open_windows": open_windows,
         }

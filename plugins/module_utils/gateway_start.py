@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import IO, Any, NoReturn
 
 from . import alert, alert_spool, gateway_container, gateway_log, ibc_command, login_ledger, session_clock, tws_probe
@@ -225,11 +225,16 @@ def _run(argv: Sequence[str]) -> tuple[int, str, str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    """A window's start on the VM: start and wait; on failure stop again (paper must not hold the login), alert."""
+    """A timer's start on the VM: start and wait; on failure stop again (no login held, no more pushes), alert.
+
+    A paper window's start (``--until``: the dead-man switch until the window's end), or live's weekly sign-in
+    (``--signin``, ib_gateway_signin_schedule's on_vm): a tidy stop first, then one 2FA push with its deadline.
+    """
     parser = argparse.ArgumentParser(prog="python3 -m ibgw_on_host.gateway_start")
     parser.add_argument("settings", help="the instance's start.json")
     parser.add_argument("--until", metavar="HH:MM", help="arm the dead-man switch until then (the window's end)")
-    parser.add_argument("--time-zone", default="UTC", help="the zone of --until")
+    parser.add_argument("--time-zone", default="UTC", help="the zone of --until and of the sign-in's deadline")
+    parser.add_argument("--signin", action="store_true", help="live's weekly sign-in: stop, start, one 2FA push")
     args = parser.parse_args(argv)
     with open(args.settings) as settings:
         params = json.load(settings)
@@ -238,17 +243,65 @@ def main(argv: Sequence[str]) -> int:
         end = session_clock.next_daily(now, session_clock.clock(args.until), session_clock.zone(args.time_zone))
         params["deadman_seconds"] = int((end - now).total_seconds()) + 1
     instance = params["container"].removeprefix("ibgw-")
-    params["source"] = "a paper window's timer" if args.until else "a start on the VM"
+    what, program = ("a window's start", "ibgw-window")
+    if args.signin:
+        what, program = ("the VM's weekly sign-in", "ibgw-signin")
+        ended = _begin_signin(params, instance, session_clock.zone(args.time_zone))
+        if ended is not None:
+            return ended
+    params["source"] = what if args.signin else "a paper window's timer"
     try:
         outcome = start(params, _run)
     except StartFailed as failed:
         _run([params["stop_command"]])
         kind = ALERTS.get(str(failed.fields.get("reason")), "not_ready")
-        failure = alert.Alert(kind, instance, f"a window's start failed: {failed.msg}", host=params["alert_host"])
-        alert_spool.emit([failure], params["alerts"], "ibgw-window", _run, datetime.now(UTC))
+        why = "2FA not approved in time: " if failed.fields.get("reason") == gateway_log.TWOFA_PENDING else ""
+        failure = alert.Alert(kind, instance, f"{what} failed: {why}{failed.msg}; {instance} is stopped again",
+                              host=params["alert_host"])
+        alert_spool.emit([failure], params["alerts"], program, _run, datetime.now(UTC))
         return 1
     print(f"ready: {instance} on {params['host']}:{params['port']} (accounts {','.join(outcome['accounts']) or '-'})")
+    if args.signin:
+        print(f"signed in: {instance}'s weekly sign-in is recorded in {params['signin_record']}; the session lasts "
+              f"until {session_clock.good_until(datetime.now(UTC)).isoformat(timespec='seconds')} (IBKR's weekly "
+              "reset)", flush=True)
     return 0
+
+
+def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int | None:
+    """Before the sign-in's start: the exit code when it ends here, None when the start goes on.
+
+    Refused inside the protected window; nothing to do for a session signed in since IBKR's reset (another push would
+    be wasted); else live is stopped tidily and the alert gives the 2FA deadline.
+    """
+    def say(kind: str, detail: str) -> None:
+        said = alert.Alert(kind, instance, f"the VM's weekly sign-in {detail}", host=params["alert_host"])
+        alert_spool.emit([said], params["alerts"], "ibgw-signin", _run, datetime.now(UTC))
+
+    now = datetime.now(UTC)
+    window = params.get("protected_window") or {}
+    if window and session_clock.Window.parse(dict(window)).contains(now):
+        say("signin_due", f"was refused: it falls inside the protected window ({', '.join(window['days'])} "
+                          f"{window['start']}-{window['end']} {window['time_zone']}); nothing was changed")
+        return 1
+    try:
+        with open(params["signin_record"]) as record:
+            signed_in = session_clock.parse_utc(record.read())
+    except OSError:
+        signed_in = None
+    running = _container_state(Host(params, _run), params["container"])[0] == "running"
+    if running and signed_in is not None and signed_in >= session_clock.last_reset(now):
+        print(f"already signed in: {instance} signed in at {signed_in.isoformat()}, after IBKR's weekly reset; "
+              "nothing to do", flush=True)
+        return 0
+    rc, out, err = _run([params["stop_command"]])
+    if rc != 0:
+        say("not_ready", f"could not stop {instance} first: {err.strip() or out.strip()}; nothing was started")
+        return 1
+    deadline = datetime.now(UTC) + timedelta(seconds=float(params["wait"]))
+    say("2fa_needed", f"started: approve the IBKR Mobile notification now, by {deadline.astimezone(tz):%H:%M:%S %Z} "
+                      "at the latest")
+    return None
 
 
 if __name__ == "__main__":

@@ -258,3 +258,71 @@ def test_a_window_s_failed_start_stops_paper_again_and_says_why_in_one_alert_lin
     assert out.startswith("IBGW_ALERT login_failed paper a window's start failed: IBC: Login failed")
     assert out.count("\n") == 1
     assert (tmp_path / "stops").read_text() == "stopped\n"
+
+
+def signin_settings(tmp_path: Path, **overrides: Any) -> Path:
+    """Live's start.json for the VM's weekly sign-in; its stop script stops the fake container and forgets the
+    sign-in, as the role's does."""
+    path = window_settings(tmp_path, container="ibgw-live", port=4001, deadman_seconds=0,
+                           signin_record=str(tmp_path / "signed-in-at"), **overrides)
+    (tmp_path / "stop").write_text(f"#!/bin/sh\necho stopped >>{tmp_path}/stops\necho 'exited 0' >{tmp_path}/state\n"
+                                   f"rm -f {tmp_path}/signed-in-at\n")
+    return path
+
+
+def signin(tmp_path: Path, capsys: pytest.CaptureFixture[str], **overrides: Any) -> tuple[int, list[str]]:
+    code = gateway_start.main([str(signin_settings(tmp_path, **overrides)), "--signin", "--time-zone",
+                               "America/New_York"])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_the_vm_s_sign_in_stops_live_alerts_with_the_deadline_and_records_the_approved_login(gateway, tmp_path, capsys):
+    gateway.run()
+    gateway.after("stops", lambda: setattr(gateway, "api_ready", True))
+    code, out = signin(tmp_path, capsys)
+    assert code == 0, out
+    assert out[0].startswith("IBGW_ALERT 2fa_needed live the VM's weekly sign-in started: approve the IBKR Mobile "
+                             "notification now, by ")
+    assert out[0].endswith(("EST at the latest", "EDT at the latest"))
+    assert out[1] == "ready: live on 127.0.0.1:4001 (accounts -)"
+    assert out[2].startswith(f"signed in: live's weekly sign-in is recorded in {tmp_path}/signed-in-at; the session "
+                             "lasts until ")
+    signed_in = datetime.fromisoformat((tmp_path / "signed-in-at").read_text().strip())
+    assert abs((datetime.now(UTC) - signed_in).total_seconds()) < 60
+    assert (tmp_path / "stops").read_text() == "stopped\n", "one tidy stop, before the start"
+
+
+def test_the_vm_s_sign_in_not_approved_stops_live_again_and_says_so(gateway, tmp_path, capsys):
+    def push_once_started() -> None:
+        while (tmp_path / "state").read_text() != "running 0":
+            time.sleep(0.02)
+        gateway.write(ibc("Second Factor Authentication initiated"))
+
+    gateway.after("stops", push_once_started)
+    code, out = signin(tmp_path, capsys, wait=3.0)
+    assert code == 1
+    assert out[0].startswith("IBGW_ALERT 2fa_needed live the VM's weekly sign-in started")
+    assert out[1].startswith("IBGW_ALERT 2fa_needed live the VM's weekly sign-in failed: 2FA not approved in time: "
+                             "not ready within 3 s")
+    assert out[1].endswith("; live is stopped again")
+    assert (tmp_path / "stops").read_text() == "stopped\nstopped\n"
+    assert not (tmp_path / "signed-in-at").exists()
+
+
+def test_the_vm_s_sign_in_is_refused_inside_the_protected_window_and_changes_nothing(gateway, tmp_path, capsys):
+    always = {"time_zone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00",
+              "end": "00:00"}
+    code, out = signin(tmp_path, capsys, protected_window=always)
+    assert code == 1
+    assert out == ["IBGW_ALERT signin_due live the VM's weekly sign-in was refused: it falls inside the protected "
+                   "window (mon, tue, wed, thu, fri, sat, sun 00:00-00:00 UTC); nothing was changed"]
+    assert not (tmp_path / "stops").exists()
+
+
+def test_the_vm_s_sign_in_leaves_a_session_signed_in_since_the_reset_alone(gateway, tmp_path, capsys):
+    gateway.run()
+    path = signin_settings(tmp_path)
+    (tmp_path / "signed-in-at").write_text(datetime.now(UTC).isoformat(timespec="seconds") + "\n")
+    assert gateway_start.main([str(path), "--signin"]) == 0
+    assert capsys.readouterr().out.startswith("already signed in: live signed in at ")
+    assert not (tmp_path / "stops").exists()
