@@ -63,8 +63,9 @@ SOFT_RESTART_EVERY = timedelta(hours=1)
 SOFT_RESTART_QUIET = timedelta(seconds=150)
 PROBE_TIMEOUT = 4.0
 COMMAND_TIMEOUT = 20
-# A container start this soon after the machine's or the Docker daemon's own start is put down to it.
-START_CAUSE_WINDOW = timedelta(minutes=10)
+# A container start this soon after the Docker daemon's own start is put down to it (Docker restores containers
+# with a restart policy as it starts), and a daemon start this soon after the machine's boot to the boot.
+START_CAUSE_WINDOW = timedelta(minutes=2)
 
 Run = Callable[[list[str]], tuple[int, str, str]]
 
@@ -99,6 +100,7 @@ class State:
     problem_at: str = ""
     said_at: str = ""
     started_at: str = ""
+    start_restart_count: int = 0
 
 
 def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) -> tuple[State, list[Event], bool]:
@@ -248,7 +250,8 @@ def tick(settings: dict[str, Any], now: datetime, run: Run) -> list[Alert]:
         told = _read_log(settings, state, seen, run)
         state, events, soft = decide(state, seen, now, settings)
         events += told.events
-        state = replace(state, started_at=seen.started_at or state.started_at)
+        if seen.started_at and seen.started_at != state.started_at:
+            state = replace(state, started_at=seen.started_at, start_restart_count=seen.restart_count)
         if soft:
             took, said = ibc_command.send(settings["container"], "RESTART", int(settings["command_port"]), run)
             print(f"ibgw-watchdog: {settings['instance']}: soft restart (IBC RESTART): "
@@ -280,8 +283,10 @@ def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> i
     happened, ledger.read_to = found
     started = _docker_time(seen.started_at)
     cause = ""
+    # Docker raises the restart count when its restart policy restarts the container (``decide`` alerts that),
+    # possibly a tick before the new start shows.
     if (started is not None and state.started_at and seen.started_at not in (state.started_at, ledger.started_at)
-            and seen.restart_count <= state.restart_count):
+            and seen.restart_count <= state.start_restart_count):
         cause = _start_cause(started, run)
     told = incidents.review(happened, settings, (seen.started_at, cause), (ledger.pending_cause, ledger.pending_kind))
     ledger.pending_cause, ledger.pending_kind = told.pending
@@ -302,20 +307,16 @@ def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> i
 
 
 def _start_cause(started: datetime, run: Run) -> str:
-    """Why a container started that no verb and no restart policy after an exit started: a boot, Docker's restart.
-
-    (Docker's restart policy after the container exited raises its restart count: ``decide`` alerts that.)
-    """
-    booted = _booted()
-    if booted is not None and booted <= started <= booted + START_CAUSE_WINDOW:
-        return f"Docker's restart policy, after the machine booted at {booted.isoformat(timespec='seconds')}"
-    rc, out, _ = run(["systemctl", "show", "docker", "--property=ActiveEnterTimestamp", "--timestamp=unix"])
+    """Why a container started that no verb and no restart after an exit started: a boot, a Docker restart, a hand."""
+    rc, out, _ = run(["systemctl", "show", "docker", "--property=ExecMainStartTimestamp", "--timestamp=unix"])
     value = out.strip().partition("=@")[2]
-    if rc == 0 and value.isdigit():
-        daemon = datetime.fromtimestamp(int(value), UTC)
-        if daemon <= started <= daemon + START_CAUSE_WINDOW:
-            return f"Docker's restart policy, after the Docker daemon restarted at {daemon.isoformat()}"
-    return "a start outside ibgw-ops (docker start or compose up by hand)"
+    daemon = datetime.fromtimestamp(int(value), UTC) if rc == 0 and value.isdigit() else None
+    if daemon is None or not daemon <= started <= daemon + START_CAUSE_WINDOW:
+        return "a start outside ibgw-ops (docker start or compose up by hand)"
+    booted = _booted()
+    if booted is not None and booted <= daemon <= booted + START_CAUSE_WINDOW:
+        return f"Docker's restart policy, after the machine booted at {booted.isoformat(timespec='seconds')}"
+    return f"Docker's restart policy, after the Docker daemon restarted at {daemon.isoformat()}"
 
 
 def _booted(proc: str = "/proc") -> datetime | None:

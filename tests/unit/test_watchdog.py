@@ -282,8 +282,14 @@ class LogsSince(FakeDocker):
     def __init__(self, state: dict, lines: list[str]) -> None:
         super().__init__(state)
         self.lines = lines
+        self.restart_count = 0
 
     def __call__(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[:2] == ["docker", "inspect"]:
+            rc, out, err = super().__call__(argv)
+            return rc, json.dumps({**json.loads(out), "RestartCount": self.restart_count}), err
+        if argv[:2] == ["systemctl", "show"]:
+            return 0, "ExecMainStartTimestamp=@1000\n", ""
         if argv[:3] == ["docker", "logs", "--timestamps"]:
             self.calls.append(argv)
             since, until = (float(argv[argv.index(flag) + 1]) for flag in ("--since", "--until"))
@@ -391,3 +397,23 @@ def test_a_disconnect_that_outlasts_the_weekly_reset_says_it_began_in_it():
     (event,) = events
     assert event.kind == "disconnected" and "it began during IBKR's weekly reset, which ended at 2026-03-08T06:45" \
         in event.detail
+
+
+def test_a_restart_by_the_restart_policy_is_not_an_unplanned_start_even_when_its_new_start_shows_a_tick_later(
+        live_settings):
+    login_ledger.save(live_settings["logins_file"], login_ledger.Ledger(
+        read_to=gateway_log.stamp(datetime.now(UTC)), started_at=RUNNING["StartedAt"]))
+    docker = LogsSince(RUNNING, [])
+    assert watchdog.tick(live_settings, datetime.now(UTC), docker) == []
+
+    def restarted(state: dict, count: int) -> None:
+        docker.state = state
+        docker.restart_count = count
+
+    restarted({**RUNNING, "Status": "restarting"}, 1)
+    assert [a.kind for a in watchdog.tick(live_settings, datetime.now(UTC), docker)] == ["container_exited"]
+    restarted({**RUNNING, "StartedAt": "2026-03-04T14:30:00.5Z"}, 1)
+    assert [a.kind for a in watchdog.tick(live_settings, datetime.now(UTC), docker)] == []
+    restarted({**RUNNING, "StartedAt": "2026-03-04T15:00:00.5Z"}, 1)
+    started = [a for a in watchdog.tick(live_settings, datetime.now(UTC), docker)]
+    assert [(a.kind, "a start outside ibgw-ops" in a.detail) for a in started] == [("unplanned_start", True)]
