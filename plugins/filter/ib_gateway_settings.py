@@ -366,12 +366,16 @@ def calendar(days: str, at: str, time_zone: str) -> str:
 
 
 def _timer_units(unit: str, description: str, on_calendar: str, directory: str, run: str) -> dict[str, str]:
-    """A timer and its oneshot service running ``run`` with the instance's VM-side code on PYTHONPATH."""
+    """A timer and its oneshot service running ``run`` with the instance's VM-side code on PYTHONPATH.
+
+    Python writes no bytecode caches into that code's folder: the role's files there stay the role's.
+    """
     return {
         f"{unit}.timer": (f"[Unit]\nDescription={description}\n\n[Timer]\nOnCalendar={on_calendar}\nAccuracySec=1s\n\n"
                           "[Install]\nWantedBy=timers.target\n"),
         f"{unit}.service": (f"[Unit]\nDescription={description}\n\n[Service]\nType=oneshot\n"
-                            f"Environment=PYTHONPATH={directory}/lib\nExecStart={run}\n"),
+                            f"Environment=PYTHONPATH={directory}/lib\nEnvironment=PYTHONDONTWRITEBYTECODE=1\n"
+                            f"ExecStart={run}\n"),
     }
 
 

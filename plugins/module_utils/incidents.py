@@ -32,6 +32,8 @@ LOGIN_REFUSED = "login_refused"
 UNPLANNED_START = "unplanned_start"
 IBKR_RESET = "ibkr_reset"
 API_READ_ONLY = "api_read_only"
+# What led to a login when no line said: the container's start (a verb's start is accounted for by the verb).
+DEFAULT_CAUSE = "a start of the container"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def review(happenings: list[log.Happening], settings: dict[str, Any], start: tup
         handler = getattr(walk, f"on_{happening.kind}", None)
         if handler is not None:
             handler(_shown(happening.at), happening)
-    walk.result.pending = (walk.cause, walk.kind) if walk.kind else ("", "")
+    walk.result.pending = (walk.cause, walk.kind) if walk.kind or walk.cause != DEFAULT_CAUSE else ("", "")
     return walk.result
 
 
@@ -86,7 +88,7 @@ class _Walk:
         self.live = settings["mode"] == "live"
         self.result = result or Review()
         self.start_cause = start_cause
-        self.cause = start_cause or pending[0] or "a start of the container"
+        self.cause = start_cause or pending[0] or DEFAULT_CAUSE
         self.kind = "" if start_cause else pending[1]
         self.restarted = ""
         self.refused = self.dropped = self.alerted_full = False
@@ -140,6 +142,7 @@ class _Walk:
         if self.live and kind == FULL:
             self.result.session = at
         self.kind, self.refused, self.dropped, self.alerted_full = "", False, False, False
+        self.cause = DEFAULT_CAUSE
 
     def on_login_failed(self, at: str, happening: log.Happening) -> None:
         if self.refused:

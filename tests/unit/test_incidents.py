@@ -163,3 +163,13 @@ def test_the_ledger_keeps_the_newest_logins_and_survives_a_damaged_file(tmp_path
     assert len(again.logins) == login_ledger.KEEP and again.last == ledger.logins[-1] and again.read_to
     (tmp_path / "logins" / "live.json").write_text("{not json")
     assert login_ledger.load(path) == login_ledger.Ledger()
+
+
+def test_the_cause_carries_over_to_the_next_stretch_until_a_login_completes():
+    first = reviewed(DAILY_LOST[:3])
+    assert first.events == [] and "could not be resumed" in first.pending[0]
+    second = incidents.review(gateway_log.happenings(DAILY_LOST[3:], ""), LIVE, pending=first.pending)
+    assert [event.kind for event in second.events] == ["restart_full_login", "2fa_needed"]
+    assert "could not be resumed" in second.events[0].detail
+    done = reviewed(DAILY_RESUMED)
+    assert done.pending == ("", "")
