@@ -90,13 +90,22 @@ def ambiguous_credentials(instances: list[Mapping[str, Any]], credentials: Mappi
 
 
 def control_character_credentials(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
-    """"<instance>.<key>" for each user id or password holding a control character (a pasted newline, a tab).
+    """"<instance>.<key>" for each user id or password holding a character no IBKR login can contain.
 
-    IBC reads them from files line by line: such a value would be cut or mistyped at every login.
+    A control character (a pasted newline, a tab) anywhere: IBC reads the values from files line by line, so such a
+    value would be cut or mistyped at every login. In a user id also a space or a non-ASCII character: IBKR user
+    names are printable ASCII, so the login could only fail (and count against the account's failed attempts).
     """
     return [f"{instance['name']}.{key}" for instance in instances for key in ("user_id", *PASSWORD_FILES)
             if _given(_entry(credentials, instance["name"]), key)
-            and any(ord(char) < 32 or ord(char) == 127 for char in str(_entry(credentials, instance["name"])[key]))]
+            and any(_unusable(char, key) for char in str(_entry(credentials, instance["name"])[key]))]
+
+
+def _unusable(char: str, key: str) -> bool:
+    """Whether ``char`` cannot be part of the credential ``key``."""
+    if ord(char) < 32 or ord(char) == 127:
+        return True
+    return key == "user_id" and not (char.isascii() and char.isprintable() and not char.isspace())
 
 
 def loose_file_mode(path: str) -> str:

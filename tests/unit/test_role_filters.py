@@ -63,6 +63,12 @@ def test_control_characters_in_credentials_are_named_by_instance_and_key_never_s
     assert plugin.control_character_credentials(INSTANCES, {"live": {"user_id": "u", "password": "p w!"}}) == []
 
 
+def test_a_user_id_with_a_space_or_a_non_ascii_character_is_named_and_a_password_may_hold_them(plugin):
+    credentials = {"live": {"user_id": "jane doe", "password": "pé w"}, "paper": {"user_id": "jané", "password": "p"},
+                   "spare": {"user_id": "jane_doe1", "password": "p"}}
+    assert plugin.control_character_credentials(INSTANCES, credentials) == ["live.user_id", "paper.user_id"]
+
+
 def test_a_credentials_file_looser_than_0600_is_named_by_its_mode(plugin, tmp_path):
     path = tmp_path / "credentials.yml"
     path.write_text("{}\n")

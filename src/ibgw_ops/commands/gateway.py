@@ -19,8 +19,8 @@ from ibgw_ops.commands.options import (
     add_timeout,
     announce_ready,
     confirm,
+    log_lines,
     open_runner,
-    positive_int,
     runner_options,
 )
 from ibgw_ops.errors import ExitCode
@@ -57,7 +57,7 @@ def register(verbs: Any) -> None:
 
     parser = verbs.add_parser("logs", help=logs.__doc__, description=logs.__doc__, parents=[parent])
     add_target(parser, required=False)
-    parser.add_argument("-n", "--lines", type=positive_int, default=None, metavar="N",
+    parser.add_argument("-n", "--lines", type=log_lines, default=None, metavar="N",
                         help="lines per gateway (default: the inventory's ib_gateway_log_lines, 100)")
     parser.add_argument("--previous", action="store_true",
                         help="the container that the last start replaced: its last lines and how it ended")

@@ -9,18 +9,21 @@ import argparse
 import json
 from typing import Any
 
-from ibgw_ops.errors import BadInput, ExitCode
+from ibgw_ops.commands.options import MAX_CLIENT_ID, client_id
+from ibgw_ops.errors import ExitCode
 from ibgw_ops.on_host import tws_probe
+
+MAX_WAIT = 3600
 
 
 def register(verbs: Any) -> None:
     """Add ``probe``."""
     parser = verbs.add_parser("probe", help=run.__doc__, description=__doc__)
     parser.add_argument("address", metavar="HOST:PORT", type=parse_address, help="the gateway's published API port")
-    parser.add_argument("--client-id", type=int, default=tws_probe.DEFAULT_CLIENT_ID,
-                        help="client id reserved for probes (default %(default)s)")
-    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
-                        help="poll until ready or this many seconds have passed (default: probe once)")
+    parser.add_argument("--client-id", type=client_id, default=tws_probe.DEFAULT_CLIENT_ID, metavar="N",
+                        help=f"client id reserved for probes, 0-{MAX_CLIENT_ID} (default %(default)s)")
+    parser.add_argument("--wait", type=wait_seconds, default=0.0, metavar="SECONDS",
+                        help=f"poll until ready or this many seconds have passed, 0-{MAX_WAIT} (default 0: once)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=run)
 
@@ -33,11 +36,20 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def wait_seconds(text: str) -> float:
+    """Seconds to poll, 0 to an hour; nan and inf would poll for ever."""
+    try:
+        wait = float(text)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds from 0 to {MAX_WAIT}")
+    return wait
+
+
 def run(args: argparse.Namespace) -> int:
     """Say whether an API client would succeed now (or within --wait seconds)."""
     host, port = args.address
-    if args.wait < 0:
-        raise BadInput("--wait", f"{args.wait:g} is negative", "0 or more seconds")
     if args.wait:
         result = tws_probe.wait_until_ready(host, port, client_id=args.client_id, timeout=args.wait)
     else:
