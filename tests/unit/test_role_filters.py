@@ -275,3 +275,14 @@ def test_apprise_urls_a_heartbeat_and_repeats_that_apprise_and_the_checks_accept
     assert errors(plugin, [good_instance()], watchdog={
         **WATCHDOG, "ib_gateway_alert_urls": ["json://127.0.0.1:8080/hook", "ntfy://ibgw-alerts", "slack://T/B/C"],
         "ib_gateway_heartbeat_url": "https://hc-ping.example/5f1c", "ib_gateway_alert_repeat_interval": 0}) == []
+
+
+def test_the_lifecycle_numbers_are_checked_against_their_ranges_all_at_once(plugin):
+    values = {"ib_gateway_ready_timeout": 0, "ib_gateway_lock_timeout": 900, "ib_gateway_log_lines": "100001",
+              "ib_gateway_probe_client_id": 2**31}
+    assert plugin.number_errors(values) == [
+        "ib_gateway_ready_timeout: a whole number of seconds from 1 to 86400 (got '0').",
+        "ib_gateway_log_lines: a whole number of lines from 1 to 100000 (got '100001').",
+        "ib_gateway_probe_client_id: a whole number from 0 to 2147483647 (got '2147483648').",
+    ]
+    assert plugin.number_errors({"ib_gateway_ready_timeout": 86400, "ib_gateway_probe_client_id": 0}) == []

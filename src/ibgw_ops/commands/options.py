@@ -81,8 +81,8 @@ def add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
 def add_timeout(parser: argparse.ArgumentParser) -> None:
     """How long a start waits for the handshake."""
     parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
-                        help="wait at most this long for the gateway to become ready (default: the inventory's "
-                             "ib_gateway_ready_timeout, 300)")
+                        help=f"wait at most this long for the gateway to become ready, 1-{MAX_TIMEOUT} (default: "
+                             "the inventory's ib_gateway_ready_timeout, 300)")
 
 
 def add_force(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """``ibgw-ops probe HOST:PORT``: the TWS API handshake from the controller (or a Cloud Run job's point of view).
 
-Exit 0 when ready, 4 when the gateway is not ready (after ``--wait`` seconds when given), 2 for a bad address.
+Exit 0 when ready, 4 when the gateway is not ready (after ``--wait`` seconds when given), 2 for bad input.
 """
 
 from __future__ import annotations
