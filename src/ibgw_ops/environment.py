@@ -25,6 +25,8 @@ ALLOWED = {
 def check() -> None:
     """Refuse every variable of ``ALLOWED`` that is set but empty, all in one message, before a verb runs."""
     empty = [name for name in ALLOWED if _empty(name)]
+    if len(empty) == 1:
+        value(empty[0])
     if empty:
         raise BadInput(", ".join(empty), "set but empty",
                        "; ".join(f"{name}: {ALLOWED[name]}" for name in empty) + "; or unset them")

@@ -359,6 +359,11 @@ CASES = [
          "allowed: ibgw-ops [-i PATH] up ... --limit ..."),
     case("limit-empty", ("up", "paper", "--limit", ""), "argument --limit: '' is empty",
          "allowed: a host name, group or Ansible pattern over the hosts of group ibgw_gateways"),
+    # No traceback: a host that is no name (a byte that is not UTF-8: idna's encoder raised), an empty image.
+    case("probe-host-not-utf8", ("probe", "\udcff:4002"), "argument HOST:PORT:",
+         "is not HOST:PORT with a host name or IP address and a port in 1-65535"),
+    case("upgrade-image-empty", ("upgrade", "paper", "--image", ""), "argument --image: '' is not an image reference",
+         "allowed: repository:10.50.1d or repository:tag@sha256:..."),
     # A user id no IBKR login can hold: refused before the gateway tries it (and counts a failed login).
     case("credentials-user-id-with-a-space", "deploy", "ib_gateway_credentials: paper.user_id holds",
          "for user_id printable ASCII without spaces",

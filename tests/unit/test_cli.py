@@ -93,8 +93,10 @@ def test_a_verb_option_before_the_verb_is_refused_saying_where_it_goes(capsys):
     (["probe", "h:1", "--wait", "inf"], "argument --wait: 'inf' is not a number of seconds from 0 to 3600"),
     (["paper-run", "--client-id", "2147483648", "--", "true"], "'2147483648' is not a whole number from 0 to"),
     (["status", "--limit", " "], "argument --limit: ' ' is empty"),
+    (["probe", "a b:1"], "is not HOST:PORT with a host name or IP address and a port in 1-65535"),
+    (["upgrade", "--image", " "], "argument --image: ' ' is not an image reference"),
 ])
-def test_every_number_and_the_limit_have_a_range(argv, said, capsys):
+def test_every_number_and_name_has_a_range_or_a_shape(argv, said, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(argv)
     assert exited.value.code == ExitCode.BAD_INPUT

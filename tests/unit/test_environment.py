@@ -42,3 +42,10 @@ def test_a_state_dir_that_is_a_file_is_refused(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("IBGW_OPS_STATE_DIR", str(tmp_path / "file"))
     with pytest.raises(BadInput, match="is not a folder"):
         paths.state_dir()
+
+
+def test_one_empty_variable_is_named_as_when_it_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IBGW_OPS_STATE_DIR", "")
+    with pytest.raises(BadInput, match=re.escape("IBGW_OPS_STATE_DIR: set but empty (allowed: a folder for "
+                                                 "ibgw-ops' state, or unset it)")):
+        environment.check()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from ibgw_ops.commands.options import MAX_CLIENT_ID, client_id
@@ -14,6 +15,8 @@ from ibgw_ops.errors import ExitCode
 from ibgw_ops.on_host import tws_probe
 
 MAX_WAIT = 3600
+# What a socket can connect to: a DNS name, an IPv4 or IPv6 address (an IPv6 one may be in brackets).
+HOST = re.compile(r"^([A-Za-z0-9._:-]+|\[[0-9A-Fa-f:.]+\])$")
 
 
 def register(verbs: Any) -> None:
@@ -29,10 +32,11 @@ def register(verbs: Any) -> None:
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` with a port in 1-65535."""
+    """``HOST:PORT``: a host name or IP address (``[v6]`` too) and a port in 1-65535."""
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"'{text}' is not HOST:PORT with a port in 1-65535")
+    if not HOST.match(host) or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' is not HOST:PORT with a host name or IP address and a port in "
+                                         "1-65535")
     return host.strip("[]"), int(port)
 
 
