@@ -94,13 +94,22 @@ def ambiguous_credentials(instances: list[Mapping[str, Any]], credentials: Mappi
 
 
 def control_character_credentials(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
-    """"<instance>.<key>" for each user id or password holding a control character (a pasted newline, a tab).
+    """"<instance>.<key>" for each user id or password holding a character no IBKR login can contain.
 
-    IBC reads them from files line by line: such a value would be cut or mistyped at every login.
+    A control character (a pasted newline, a tab) anywhere: IBC reads the values from files line by line, so such a
+    value would be cut or mistyped at every login. In a user id also a space or a non-ASCII character: IBKR user
+    names are printable ASCII, so the login could only fail (and count against the account's failed attempts).
     """
     return [f"{instance['name']}.{key}" for instance in instances for key in ("user_id", *PASSWORD_FILES)
             if _given(_entry(credentials, instance["name"]), key)
-            and any(ord(char) < 32 or ord(char) == 127 for char in str(_entry(credentials, instance["name"])[key]))]
+            and any(_unusable(char, key) for char in str(_entry(credentials, instance["name"])[key]))]
+
+
+def _unusable(char: str, key: str) -> bool:
+    """Whether ``char`` cannot be part of the credential ``key``."""
+    if ord(char) < 32 or ord(char) == 127:
+        return True
+    return key == "user_id" and not (char.isascii() and char.isprintable() and not char.isspace())
 
 
 def loose_file_mode(path: str) -> str:
@@ -454,15 +463,32 @@ WATCHDOG_NUMBERS = {
 WEBHOOK = re.compile(r"^https?://[^/\s:@]+(:[0-9]{1,5})?(/\S*)?$")
 
 
-def _watchdog_errors(watchdog: Mapping[str, Any]) -> list[str]:
-    """The watchdog's numbers, the alert timeout and the webhook's shape; the webhook is never shown (a token)."""
+# The lifecycle's whole-number settings (the CLI's --timeout, -n and --client-id have the same ranges).
+NUMBERS = {
+    "ib_gateway_ready_timeout": (1, 86400),
+    "ib_gateway_lock_timeout": (1, 86400),
+    "ib_gateway_log_lines": (1, 100000),
+    "ib_gateway_probe_client_id": (0, 2**31 - 1),
+}
+
+
+def number_errors(values: Mapping[str, Any]) -> list[str]:
+    """One message for each setting of ``values`` outside its range in ``WATCHDOG_NUMBERS`` or ``NUMBERS``."""
+    ranges = {**WATCHDOG_NUMBERS, **NUMBERS}
     errors = []
-    for key, (least, most) in WATCHDOG_NUMBERS.items():
-        value = watchdog[key]
+    for key, value in values.items():
+        least, most = ranges[key]
         if not (re.match(r"^[0-9]+$", str(value)) and least <= int(str(value)) <= most):
             off = " (0 turns it off)" if least == 0 and key.endswith("interval") else ""
-            unit = "ticks" if key.endswith("ticks") else "seconds"
-            errors.append(f"{key}: a whole number of {unit} from {least} to {most}{off} (got '{value}').")
+            unit = next((f" of {unit}" for unit in ("ticks", "lines") if key.endswith(unit)),
+                        "" if key.endswith("client_id") else " of seconds")
+            errors.append(f"{key}: a whole number{unit} from {least} to {most}{off} (got '{value}').")
+    return errors
+
+
+def _watchdog_errors(watchdog: Mapping[str, Any]) -> list[str]:
+    """The watchdog's numbers, the alert timeout and the webhook's shape; the webhook is never shown (a token)."""
+    errors = number_errors({key: watchdog[key] for key in WATCHDOG_NUMBERS})
     try:
         timeout = float(str(watchdog["ib_gateway_alert_timeout"]))
     except ValueError:
@@ -566,6 +592,7 @@ class FilterModule:
         return {
             "ib_gateway_resolve_instances": resolve_instances,
             "ib_gateway_setting_errors": setting_errors,
+            "ib_gateway_number_errors": number_errors,
             "ib_gateway_select": select,
             "ib_gateway_with_images": with_images,
             "ib_gateway_rollback_points": rollback_points,

@@ -9,7 +9,6 @@ that fails is noted on stderr (never its URL) and never changes the outcome of t
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ibgw_ops import inventory
+from ibgw_ops import environment, inventory
 from ibgw_ops.errors import BadInput, OpsError
 from ibgw_ops.on_host.alert import Alert, post
 
@@ -26,6 +25,8 @@ __all__ = ["Alert", "Webhook", "apprise_urls", "emit", "notify", "webhook"]
 WEBHOOK_ENV = "IBGW_OPS_ALERT_WEBHOOK"
 TIMEOUT_ENV = "IBGW_OPS_ALERT_TIMEOUT"
 DEFAULT_TIMEOUT = 5.0
+WEBHOOK_ALLOWED = environment.ALLOWED[WEBHOOK_ENV]
+TIMEOUT_ALLOWED = environment.ALLOWED[TIMEOUT_ENV]
 
 
 @dataclass(frozen=True)
@@ -38,19 +39,20 @@ class Webhook:
 
 def webhook() -> Webhook | None:
     """The webhook from the environment; bad values are bad input, found before anything runs."""
-    url = os.environ.get(WEBHOOK_ENV, "").strip()
-    if not url:
+    url = environment.value(WEBHOOK_ENV)
+    raw = (environment.value(TIMEOUT_ENV) or str(DEFAULT_TIMEOUT)).strip()
+    if url is None:
         return None
+    url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(WEBHOOK_ENV, "not an http(s) URL with a host", "https://host/path, http://host:port/path")
-    raw = os.environ.get(TIMEOUT_ENV, "").strip() or str(DEFAULT_TIMEOUT)
+        raise BadInput(WEBHOOK_ENV, "not an http(s) URL with a host", WEBHOOK_ALLOWED)
     try:
         timeout = float(raw)
     except ValueError:
         timeout = 0.0
     if not 0 < timeout <= 60:
-        raise BadInput(TIMEOUT_ENV, f"'{raw}' is not a number of seconds", "more than 0, at most 60")
+        raise BadInput(TIMEOUT_ENV, f"'{raw}' is not a number of seconds", TIMEOUT_ALLOWED)
     return Webhook(url, timeout)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ibgw_ops import alerts, vault
+from ibgw_ops import alerts, inventory, vault
 from ibgw_ops.alerts import Alert
 from ibgw_ops.ansible_events import EventLog, HostFailure
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
@@ -136,10 +136,17 @@ class PlaybookRunner:
         """The run had no gateway host: the inventory has none, or ``--limit`` picked none of them."""
         if self.limit:
             return BadInput("--limit", f"{self.limit!r} matches no host of group ibgw_gateways in {self.inventory}",
-                            "a host name, group or Ansible pattern over that group's hosts; "
-                            f"ansible-inventory -i {self.inventory} --graph ibgw_gateways lists them")
+                            f"a host name, group or Ansible pattern over that group's hosts: {self._host_names()}")
         return BadInput("inventory", f"{self.inventory} has no host in group ibgw_gateways",
                         "an inventory like the lab's: hosts under ibgw_gateways")
+
+    def _host_names(self) -> str:
+        """The inventory's gateway hosts, for a refused ``--limit``; else how to list them."""
+        try:
+            names = sorted(inventory.host_vars(self.inventory))
+        except OpsError:
+            names = []
+        return ", ".join(names) or f"ansible-inventory -i {self.inventory} --graph ibgw_gateways lists them"
 
     def _envvars(self) -> dict[str, str]:
         # No secrets here: ansible-runner records its whole environment in the run's artifacts.

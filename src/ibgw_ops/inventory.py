@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ibgw_ops import inventory_files, vault
+from ibgw_ops import environment, inventory_files, vault
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.paths import ansible_command, ansible_env, state_dir
 
@@ -32,8 +32,8 @@ def resolve(flag: str | None) -> Path:
     """The inventory a verb acts on: ``--inventory``, else ``$IBGW_OPS_INVENTORY``, else the lab's."""
     if flag:
         path, field = Path(flag), "--inventory"
-    elif os.environ.get(INVENTORY_ENV):
-        path, field = Path(os.environ[INVENTORY_ENV]), INVENTORY_ENV
+    elif named := environment.value(INVENTORY_ENV):
+        path, field = Path(named), INVENTORY_ENV
     else:
         path, field = lab_inventory_dir(), "inventory"
         if not path.exists():

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from ibgw_ops import yaml_text
+from ibgw_ops.errors import BadInput
 
 VARS_DIRS = ("group_vars", "host_vars")
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -22,6 +23,9 @@ VAULT_HEADER = b"$ANSIBLE_VAULT;"
 # Ansible's parser: libyaml's when pyyaml has it (it takes a tab after "key:", the pure-Python one does not).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 INSTANCES_KEY = "ib_gateway_instances"
+# The host's SSH private key, under either of Ansible's names.
+KEY_FILE_VARS = frozenset({"ansible_ssh_private_key_file", "ansible_private_key_file"})
+KEY_FILE_ALLOWED = "the path of an existing SSH private key file on the controller"
 FIELD = "inventory"
 ALLOWED = "UTF-8 text in YAML syntax, as Ansible reads inventory and vars files"
 
@@ -88,6 +92,40 @@ def _instance_entries(node: yaml.Node | None) -> list[dict[str, object]]:
                           for entry in value.value if isinstance(entry, yaml.MappingNode)]
             else:
                 found += _instance_entries(value)
+    return found
+
+
+def check_key_files(inventory: Path) -> None:
+    """Refuse, before a verb reaches a host, every SSH key file that is not a file (ssh would only warn).
+
+    Plain absolute (or ``~``) paths only: a templated or relative one is Ansible's to resolve.
+    """
+    missing = []
+    for path in yaml_files(inventory):
+        data = path.read_bytes()
+        if data.startswith(VAULT_HEADER):
+            continue
+        for document in yaml.compose_all(data.decode("utf-8"), Loader=LOADER):
+            for key, value in _scalars(document, KEY_FILE_VARS):
+                named = Path(value).expanduser()
+                if "{{" not in value and named.is_absolute() and not named.is_file():
+                    missing.append(f"{key} {named} (in {path})")
+    if missing:
+        raise BadInput("inventory", f"{'; '.join(missing)}: not a file", KEY_FILE_ALLOWED)
+
+
+def _scalars(node: yaml.Node | None, keys: frozenset[str]) -> list[tuple[str, str]]:
+    """(key, value) of each scalar value under ``node`` whose key is one of ``keys``."""
+    found: list[tuple[str, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value in keys and isinstance(value, yaml.ScalarNode):
+                found.append((key.value, value.value))
+            else:
+                found += _scalars(value, keys)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found += _scalars(item, keys)
     return found
 
 

@@ -7,6 +7,9 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from ibgw_ops import environment
+from ibgw_ops.errors import BadInput
+
 STATE_DIR_ENV = "IBGW_OPS_STATE_DIR"
 # The collection ibgw_ops.gateway, relative to data_dir(), where ansible.cfg puts it on the collections path: in a
 # checkout a link to the repository root (which is the collection), in the wheel the collection's files.
@@ -15,9 +18,13 @@ COLLECTION = Path("collections", "ansible_collections", "ibgw_ops", "gateway")
 
 def state_dir() -> Path:
     """Per-user state (lab keys, generated inventories), overridable for tests and shared hosts."""
-    override = os.environ.get(STATE_DIR_ENV)
+    override = environment.value(STATE_DIR_ENV)
     if override:
-        return Path(override).expanduser().resolve()
+        path = Path(override).expanduser().resolve()
+        if path.exists() and not path.is_dir():
+            raise BadInput(STATE_DIR_ENV, f"{path} is not a folder",
+                           f"{environment.ALLOWED[STATE_DIR_ENV]}, or unset it")
+        return path
     xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(xdg) / "ibgw-ops"
 

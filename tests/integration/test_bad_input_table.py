@@ -14,17 +14,19 @@ import yaml
 
 from ibgw_ops.errors import ExitCode
 from ibgw_ops.paths import data_dir
-from tests.support.lab import Lab
+from tests.support.lab import LAB_PREFIX, Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 # Everything a changed host would show, in one round trip: the gateways' files (mode, owner, size, mtime and
-# content), the containers, and the units (the API firewall, the dead-man switch and watchdog timers; not the
-# watchdog's tick, which runs and ends every interval; name, load and active state only, since a timer's sub-state and
-# the column widths change on their own).
+# content; folders by mode and owner), the containers, and the units (the API firewall, the dead-man switch and
+# watchdog timers; not the watchdog's tick, which runs and ends every interval; name, load and active state only,
+# since a timer's sub-state and the column widths change on their own). The tick's own traces are left out too: the
+# alert spool's lock file and the bytecode Python writes beside the on-host code, with the folders' mtimes.
+TICK_TRACES = "\\( -name __pycache__ -o -name .lock \\) -prune"
 SNAPSHOT = (
-    "find /opt/ibgw -printf '%p %m %U %s %T@\\n' | sort; "
-    "find /opt/ibgw -type f -exec sha256sum {} + | sort; "
+    f"find /opt/ibgw {TICK_TRACES} -o -type d -printf '%p %m %U\\n' -o -printf '%p %m %U %s %T@\\n' | sort; "
+    f"find /opt/ibgw {TICK_TRACES} -o -type f -exec sha256sum {{}} + | sort; "
     "docker ps -a --format '{{.Names}} {{.ID}} {{.State}}' | sort; "
     "systemctl list-units --all --no-legend --plain 'ibgw-*' | grep -v 'ibgw-watchdog@.*[.]service' "
     "| awk '{print $1, $2, $3}'; true"
@@ -32,7 +34,11 @@ SNAPSHOT = (
 TMP = "{tmp}"
 DAYS = "mon, tue, wed, thu, fri, sat, sun"
 TARGETS = "allowed: all, live, paper, or an instance name"
-WHOLE = "is not a whole number of at least 1"
+SECONDS = "is not a whole number from 1 to 86400"
+LINES = "is not a whole number from 1 to 100000"
+CLIENT_IDS = "is not a whole number from 0 to 2147483647"
+# The roles VM the table runs on, the one host of its inventory.
+LAB_HOST = f"{LAB_PREFIX}-roles"
 BOTH_MODES = [{"name": "live", "mode": "live"}, {"name": "paper", "mode": "paper"}]
 WINDOW = {"time_zone": "America/New_York", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:30",
           "end": "16:00"}
@@ -85,36 +91,34 @@ CASES = [
     case("up-Live", "up Live", "argument TARGET: 'Live' is not a target", TARGETS),
     case("down-dotdot-etc", "down ../etc", "argument TARGET: '../etc' is not a target", TARGETS),
     case("live-signin-bad-target", "live-signin live/../paper", "argument TARGET: 'live/../paper'", TARGETS),
-    case("up-timeout-0", "up paper --timeout 0", "argument --timeout: '0'", WHOLE),
-    case("paper-up-timeout-negative", ("paper-up", "--timeout", "-5"), "argument --timeout: '-5'", WHOLE),
-    case("live-signin-timeout-0", "live-signin --timeout 0", "argument --timeout: '0'", WHOLE),
-    case("logs-n-x", "logs -n x", "argument -n/--lines: 'x'", WHOLE),
+    case("up-timeout-0", "up paper --timeout 0", "argument --timeout: '0'", SECONDS),
+    case("paper-up-timeout-negative", ("paper-up", "--timeout", "-5"), "argument --timeout: '-5'", SECONDS),
+    case("live-signin-timeout-0", "live-signin --timeout 0", "argument --timeout: '0'", SECONDS),
+    case("logs-n-x", "logs -n x", "argument -n/--lines: 'x'", LINES),
     case("paper-run-without-cmd", "paper-run", "CMD: no command given",
          "allowed: paper-run [options] -- CMD [ARGS...]"),
     case("paper-run-dashdash-without-cmd", "paper-run --", "CMD: no command given",
          "allowed: paper-run [options] -- CMD [ARGS...]"),
-    case("paper-run-client-id-negative", "paper-run --client-id -3 -- true", "--client-id: -3 is negative",
-         "allowed: a whole number of 0 or more"),
+    case("paper-run-client-id-negative", "paper-run --client-id -3 -- true", "argument --client-id: '-3'", CLIENT_IDS),
     case("restart-hard-without-terminal-or-yes", "restart live --hard", "--yes: a hard restart asks for confirmation",
          "(allowed: --yes)", stdin=""),
     case("down-unknown-option", "down paper --bogus", "unrecognized arguments: --bogus", "[--force]"),
     case("unknown-verb", "frobnicate", "argument VERB: invalid choice: 'frobnicate'",
          ("choose from", "paper-run", "live-signin")),
     case("probe-port-99999", "probe 10.0.0.5:99999", "argument HOST:PORT: '10.0.0.5:99999'", "a port in 1-65535"),
-    case("live-signin-timeout-abc", "live-signin --timeout abc", "argument --timeout: 'abc'", WHOLE),
-    case("logs-n-0", "logs -n 0", "argument -n/--lines: '0'", WHOLE),
+    case("live-signin-timeout-abc", "live-signin --timeout abc", "argument --timeout: 'abc'", SECONDS),
+    case("logs-n-0", "logs -n 0", "argument -n/--lines: '0'", LINES),
     case("status-dotdot", "status ../x", "argument TARGET: '../x' is not a target", TARGETS),
     case("down-without-target", "down", "the following arguments are required: TARGET", "usage: ibgw-ops down"),
     case("restart-without-target", "restart", "the following arguments are required: TARGET",
          "usage: ibgw-ops restart"),
-    case("paper-run-client-id-abc", "paper-run --client-id abc -- true", "argument --client-id: invalid int value: "
-         "'abc'", "usage: ibgw-ops paper-run"),
+    case("paper-run-client-id-abc", "paper-run --client-id abc -- true", "argument --client-id: 'abc'", CLIENT_IDS),
     case("probe-without-port", "probe nohost", "argument HOST:PORT: 'nohost'", "a port in 1-65535"),
     case("probe-port-0", "probe 10.0.0.5:0", "argument HOST:PORT: '10.0.0.5:0'", "a port in 1-65535"),
     case("probe-port-abc", "probe 10.0.0.5:abc", "argument HOST:PORT: '10.0.0.5:abc'", "a port in 1-65535"),
     case("paper-down-unknown-option", "paper-down --bogus", "unrecognized arguments: --bogus",
          "usage: ibgw-ops paper-down"),
-    case("paper-run-timeout-0", "paper-run --timeout 0 -- true", "argument --timeout: '0'", WHOLE),
+    case("paper-run-timeout-0", "paper-run --timeout 0 -- true", "argument --timeout: '0'", SECONDS),
     case("hosts-extra-argument", "hosts extra", "unrecognized arguments: extra", "usage: ibgw-ops hosts"),
     case("ssh-unknown-option", "ssh --bogus", "unrecognized arguments: --bogus", "usage: ibgw-ops ssh"),
     case("lab-unknown-action", "lab frob", "argument ACTION: invalid choice: 'frob'", ("'up'", "'ssh'")),
@@ -138,7 +142,7 @@ CASES = [
          "inventory: {tmp}/no-gateways.yml has no host in group ibgw_gateways",
          "allowed: an inventory like the lab's: hosts under ibgw_gateways"),
     case("limit-matches-nothing", "up paper --limit nosuch", "--limit: 'nosuch' matches no host of group ibgw_gateways",
-         "allowed: a host name, group or Ansible pattern over that group's hosts"),
+         f"allowed: a host name, group or Ansible pattern over that group's hosts: {LAB_HOST})"),
     # Inventory settings: refused by the roles' checks (argument specs, validate*.yml, credentials.yml, the
     # protected window module), before any task that changes the host.
     case("instances-duplicate-name", "deploy", "ib_gateway_instances[].name:",
@@ -276,8 +280,8 @@ CASES = [
     case("restart-Live", "restart Live", "argument TARGET: 'Live' is not a target", TARGETS),
     case("status-bad-target", "status Paper!", "argument TARGET: 'Paper!' is not a target", TARGETS),
     case("logs-dotdot", "logs ../x", "argument TARGET: '../x' is not a target", TARGETS),
-    case("paper-up-timeout-abc", "paper-up --timeout abc", "argument --timeout: 'abc'", WHOLE),
-    case("restart-timeout-0", "restart live --timeout 0", "argument --timeout: '0'", WHOLE),
+    case("paper-up-timeout-abc", "paper-up --timeout abc", "argument --timeout: 'abc'", SECONDS),
+    case("restart-timeout-0", "restart live --timeout 0", "argument --timeout: '0'", SECONDS),
     case("gcp-yml-syntax-error", ("-i", f"{TMP}/gcp-broken-yaml", "provision", "--plan"),
          "gcp.yml: {tmp}/gcp-broken-yaml/gcp.yml, line 2, column 1: not valid YAML", "allowed: a YAML mapping",
          env=NO_COMPUTE),
@@ -309,6 +313,61 @@ CASES = [
         "api.ports: [4001, 4002, 4010] opens [4010], which no instance uses", "allowed: [4001, 4002]"),
     gcp("gcp-endpoint-yml-with-password", "provision --plan", {"": {"compute_endpoint": "https://u:pw@compute.test"}},
         "compute_endpoint: 'https://u:pw@compute.test' is not an endpoint URL", "https://host[:port][/path]"),
+    # Numbers outside their documented ranges (docs/cli.md).
+    case("probe-client-id-negative", "probe 127.0.0.1:9 --client-id -1", "argument --client-id: '-1'", CLIENT_IDS),
+    case("paper-run-client-id-2-31", "paper-run --client-id 2147483648 -- true",
+         "argument --client-id: '2147483648'", CLIENT_IDS),
+    case("probe-wait-nan", "probe 127.0.0.1:9 --wait nan", "argument --wait: 'nan'",
+         "is not a number of seconds from 0 to 3600"),
+    case("live-signin-timeout-a-day-and-a-second", "live-signin --timeout 86401", "argument --timeout: '86401'",
+         SECONDS),
+    case("logs-n-100001", "logs -n 100001", "argument -n/--lines: '100001'", LINES),
+    case("inventory-ready-timeout-and-log-lines-0", "up paper",
+         "ib_gateway_ready_timeout: a whole number of seconds from 1 to 86400 (got '0')",
+         "ib_gateway_log_lines: a whole number of lines from 1 to 100000 (got '0')",
+         host_vars={"ib_gateway_ready_timeout": 0, "ib_gateway_log_lines": 0}),
+    case("inventory-probe-client-id-2-31", "status", "ib_gateway_probe_client_id: a whole number from 0 to "
+         "2147483647 (got '2147483648')", "BAD INPUT", host_vars={"ib_gateway_probe_client_id": 2**31}),
+    # Set but empty: refused, never a silent fallback (to the lab's inventory, no vault password, no alerts).
+    case("inventory-env-empty", "up paper", "IBGW_OPS_INVENTORY: set but empty",
+         "allowed: an inventory file or folder, or unset it", env={"IBGW_OPS_INVENTORY": ""}),
+    case("vault-password-file-env-empty", "paper-down", "ANSIBLE_VAULT_PASSWORD_FILE: set but empty",
+         "a file holding the vault password", env={"ANSIBLE_VAULT_PASSWORD_FILE": ""}),
+    case("alert-webhook-empty", "up paper", "IBGW_OPS_ALERT_WEBHOOK: set but empty",
+         "https://host/path", env={"IBGW_OPS_ALERT_WEBHOOK": " "}),
+    case("alert-timeout-empty", "up paper", "IBGW_OPS_ALERT_TIMEOUT: set but empty", "more than 0, at most 60",
+         env={"IBGW_OPS_ALERT_WEBHOOK": "https://alerts.example.invalid/hook", "IBGW_OPS_ALERT_TIMEOUT": ""}),
+    case("state-dir-env-empty", "up paper", "IBGW_OPS_STATE_DIR: set but empty",
+         "a folder for ibgw-ops' state", env={"IBGW_OPS_STATE_DIR": ""}),
+    case("two-empty-variables-at-once", "up paper", "IBGW_OPS_INVENTORY, IBGW_OPS_ALERT_WEBHOOK: set but empty",
+         ("IBGW_OPS_INVENTORY: an inventory file or folder", "IBGW_OPS_ALERT_WEBHOOK: https://host/path"),
+         env={"IBGW_OPS_INVENTORY": "", "IBGW_OPS_ALERT_WEBHOOK": ""}),
+    gcp("gcp-compute-endpoint-env-empty", "provision --plan", {}, "IBGW_OPS_COMPUTE_ENDPOINT: set but empty",
+        "https://host[:port][/path]", env={"IBGW_OPS_COMPUTE_ENDPOINT": ""}),
+    # Paths that are not what they must be, refused naming them before any host or cloud call.
+    case("state-dir-a-file", "up paper", "IBGW_OPS_STATE_DIR: {tmp}/no-gateways.yml is not a folder",
+         "a folder for ibgw-ops' state", env={"IBGW_OPS_STATE_DIR": f"{TMP}/no-gateways.yml"}),
+    case("ssh-key-file-missing", "up paper", "inventory: ansible_ssh_private_key_file {tmp}/missing-key (in",
+         "not a file (allowed: the path of an existing SSH private key file on the controller)",
+         host_vars={"ansible_ssh_private_key_file": f"{TMP}/missing-key"}),
+    gcp("gcp-ssh-key-file-missing", "provision", {"ssh": {"private_key_file": "/nonexistent/ibgw-key"}},
+        "ssh.private_key_file: /nonexistent/ibgw-key is not a file", "the SSH private key registered with OS Login"),
+    # Options where people type them: -i after the verb is taken; a verb's option before the verb is placed.
+    case("inventory-flag-after-the-verb", ("up", "paper", "-i", f"{TMP}/missing"),
+         "--inventory: {tmp}/missing does not exist", "allowed: an inventory file or folder"),
+    case("limit-before-the-verb", "--limit nosuch up paper", "--limit is an option of up: it goes after the verb",
+         "allowed: ibgw-ops [-i PATH] up ... --limit ..."),
+    case("limit-empty", ("up", "paper", "--limit", ""), "argument --limit: '' is empty",
+         "allowed: a host name, group or Ansible pattern over the hosts of group ibgw_gateways"),
+    # No traceback: a host that is no name (a byte that is not UTF-8: idna's encoder raised), an empty image.
+    case("probe-host-not-utf8", ("probe", "\udcff:4002"), "argument HOST:PORT:",
+         "is not HOST:PORT with a host name or IP address and a port in 1-65535"),
+    case("upgrade-image-empty", ("upgrade", "paper", "--image", ""), "argument --image: '' is not an image reference",
+         "allowed: repository:10.50.1d or repository:tag@sha256:..."),
+    # A user id no IBKR login can hold: refused before the gateway tries it (and counts a failed login).
+    case("credentials-user-id-with-a-space", "deploy", "ib_gateway_credentials: paper.user_id holds",
+         "for user_id printable ASCII without spaces",
+         host_vars={"ib_gateway_credentials_file": f"{TMP}/space-user-credentials.yml"}),
 ]
 
 
@@ -336,6 +395,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "only-live-credentials.yml": {"live": {"user_id": "rehearsal", "password": "not-the-lab-one"}},
         "bad-secret-credentials.yml": {"live": {"user_id": "rehearsal", "password": "not-the-lab-one"},
                                        "paper": {"user_id": "rehearsal", "password_secret": "hunter2"}},
+        "space-user-credentials.yml": {"live": {"user_id": "rehearsal", "password": "not-the-lab-one"},
+                                       "paper": {"user_id": "re hearsal", "password": "not-the-lab-one"}},
     }.items():
         path = tmp / name
         path.write_text(yaml.safe_dump({"ib_gateway_credentials": credentials}))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ibgw_ops import cli, errors
 from ibgw_ops.errors import ExitCode
 
@@ -68,3 +70,34 @@ def test_the_docs_point_to_the_one_exit_code_table():
         text = page.read_text()
         for code in ExitCode:
             assert f"| {int(code)} | `{code.name}` |" not in text, (page.name, code.name)
+
+
+def test_the_inventory_option_is_taken_after_the_verb_too(tmp_path, capsys):
+    assert cli.main(["up", "paper", "-i", str(tmp_path / "missing")]) == ExitCode.BAD_INPUT
+    assert f"--inventory: {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(["-i", "before", "status"])
+    assert args.inventory == "before"
+
+
+def test_a_verb_option_before_the_verb_is_refused_saying_where_it_goes(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--limit", "gw1", "up", "paper"])
+    assert exited.value.code == ExitCode.BAD_INPUT
+    assert "--limit is an option of up: it goes after the verb" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["up", "paper", "--timeout", "86401"], "argument --timeout: '86401' is not a whole number from 1 to 86400"),
+    (["logs", "-n", "0"], "argument -n/--lines: '0' is not a whole number from 1 to 100000"),
+    (["probe", "h:1", "--client-id", "-1"], "argument --client-id: '-1' is not a whole number from 0 to 2147483647"),
+    (["probe", "h:1", "--wait", "inf"], "argument --wait: 'inf' is not a number of seconds from 0 to 3600"),
+    (["paper-run", "--client-id", "2147483648", "--", "true"], "'2147483648' is not a whole number from 0 to"),
+    (["status", "--limit", " "], "argument --limit: ' ' is empty"),
+    (["probe", "a b:1"], "is not HOST:PORT with a host name or IP address and a port in 1-65535"),
+    (["upgrade", "--image", " "], "argument --image: ' ' is not an image reference"),
+])
+def test_every_number_and_name_has_a_range_or_a_shape(argv, said, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == ExitCode.BAD_INPUT
+    assert said in capsys.readouterr().err

@@ -133,3 +133,20 @@ def test_instance_modes_come_from_any_plain_file(inventory):
     (inventory / "host_vars" / "gw1.yml").write_text(INSTANCES)
     (inventory / "group_vars" / "all.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n3132\n")
     assert inventory_files.instance_modes(inventory) == {"live": "live", "live-b": "live", "pipeline": "paper"}
+
+
+def test_every_missing_ssh_key_file_is_named_at_once_a_templated_or_relative_one_is_left(tmp_path):
+    (tmp_path / "key").write_text("k\n")
+    (tmp_path / "hosts.yml").write_text(
+        "ibgw_gateways:\n  hosts:\n"
+        f"    a: {{ansible_ssh_private_key_file: {tmp_path / 'key'}}}\n"
+        f"    b: {{ansible_ssh_private_key_file: {tmp_path / 'gone'}}}\n"
+        f"    c: {{ansible_private_key_file: {tmp_path}}}\n"
+        "    d: {ansible_ssh_private_key_file: '{{ key }}'}\n"
+        "    e: {ansible_ssh_private_key_file: keys/relative}\n")
+    with pytest.raises(BadInput) as refused:
+        inventory_files.check_key_files(tmp_path / "hosts.yml")
+    assert str(refused.value) == (
+        f"inventory: ansible_ssh_private_key_file {tmp_path / 'gone'} (in {tmp_path / 'hosts.yml'}); "
+        f"ansible_private_key_file {tmp_path} (in {tmp_path / 'hosts.yml'}): not a file (allowed: the path of an "
+        "existing SSH private key file on the controller)")

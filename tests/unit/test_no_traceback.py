@@ -27,6 +27,7 @@ BROKEN: list[tuple[list[str], dict[str, str]]] = [
     (["Bad_Target!"], {}),
     ([], {"IBGW_OPS_ALERT_WEBHOOK": "file:///etc/passwd"}),
     ([], {"IBGW_OPS_INVENTORY": "/nonexistent/inventory", "IBGW_OPS_ALERT_WEBHOOK": "ftp://x"}),
+    ([], {"IBGW_OPS_STATE_DIR": "", "ANSIBLE_VAULT_PASSWORD_FILE": " "}),
 ]
 
 

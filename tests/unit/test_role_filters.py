@@ -63,6 +63,12 @@ def test_control_characters_in_credentials_are_named_by_instance_and_key_never_s
     assert plugin.control_character_credentials(INSTANCES, {"live": {"user_id": "u", "password": "p w!"}}) == []
 
 
+def test_a_user_id_with_a_space_or_a_non_ascii_character_is_named_and_a_password_may_hold_them(plugin):
+    credentials = {"live": {"user_id": "jane doe", "password": "pé w"}, "paper": {"user_id": "jané", "password": "p"},
+                   "spare": {"user_id": "jane_doe1", "password": "p"}}
+    assert plugin.control_character_credentials(INSTANCES, credentials) == ["live.user_id", "paper.user_id"]
+
+
 def test_a_credentials_file_looser_than_0600_is_named_by_its_mode(plugin, tmp_path):
     path = tmp_path / "credentials.yml"
     path.write_text("{}\n")
@@ -269,3 +275,14 @@ def test_apprise_urls_a_heartbeat_and_repeats_that_apprise_and_the_checks_accept
     assert errors(plugin, [good_instance()], watchdog={
         **WATCHDOG, "ib_gateway_alert_urls": ["json://127.0.0.1:8080/hook", "ntfy://ibgw-alerts", "slack://T/B/C"],
         "ib_gateway_heartbeat_url": "https://hc-ping.example/5f1c", "ib_gateway_alert_repeat_interval": 0}) == []
+
+
+def test_the_lifecycle_numbers_are_checked_against_their_ranges_all_at_once(plugin):
+    values = {"ib_gateway_ready_timeout": 0, "ib_gateway_lock_timeout": 900, "ib_gateway_log_lines": "100001",
+              "ib_gateway_probe_client_id": 2**31}
+    assert plugin.number_errors(values) == [
+        "ib_gateway_ready_timeout: a whole number of seconds from 1 to 86400 (got '0').",
+        "ib_gateway_log_lines: a whole number of lines from 1 to 100000 (got '100001').",
+        "ib_gateway_probe_client_id: a whole number from 0 to 2147483647 (got '2147483648').",
+    ]
+    assert plugin.number_errors({"ib_gateway_ready_timeout": 86400, "ib_gateway_probe_client_id": 0}) == []

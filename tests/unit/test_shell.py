@@ -53,6 +53,8 @@ def test_a_host_must_be_named_among_several_and_must_exist():
 
 
 def test_the_verb_runs_ssh_with_the_inventory_s_host(monkeypatch, tmp_path: Path, capsys):
+    monkeypatch.setitem(LAB, "ansible_ssh_private_key_file", str(tmp_path / "id"))
+    (tmp_path / "id").write_text("key\n")
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(
         {"all": {"children": {"ibgw_gateways": {"hosts": {"gw1": LAB}}}}}))
     ran: list[list[str]] = []
@@ -69,4 +71,8 @@ def test_the_verb_runs_ssh_with_the_inventory_s_host(monkeypatch, tmp_path: Path
     assert ran == [shell.ssh_argv(LAB, ["hostname"])]
     assert cli.main(["-i", str(tmp_path / "hosts.yml"), "ssh", "gw9"]) == ExitCode.BAD_INPUT
     assert "HOST: 'gw9' is not a host of ibgw_gateways (allowed: gw1)" in capsys.readouterr().err
+    (tmp_path / "id").unlink()
+    assert cli.main(["-i", str(tmp_path / "hosts.yml"), "ssh", "gw1"]) == ExitCode.BAD_INPUT
+    assert f"inventory: ansible_ssh_private_key_file {tmp_path / 'id'} (in {tmp_path / 'hosts.yml'}): not a file" in (
+        capsys.readouterr().err)
     assert len(ran) == 1

@@ -89,6 +89,9 @@ def inventory(monkeypatch, tmp_path: Path) -> FakeRunner:
     recorder = FakeRunner()
     monkeypatch.setattr(ansible_runner, "run", recorder)
     monkeypatch.setenv("IBGW_OPS_STATE_DIR", str(tmp_path / "state"))
+    # The verbs refuse a key file that is missing: the lab's is made here.
+    monkeypatch.setitem(LAB, "ansible_ssh_private_key_file", str(tmp_path / "id"))
+    (tmp_path / "id").write_text("key\n")
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(
         {"all": {"children": {"ibgw_gateways": {"hosts": {"gw1": LAB}}}}}))
     monkeypatch.setenv("IBGW_OPS_INVENTORY", str(tmp_path / "hosts.yml"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ibgw_ops import inventory, lifecycle
 from ibgw_ops.commands.options import confirm, open_runner, runner_options
-from ibgw_ops.errors import ExitCode
+from ibgw_ops.errors import BadInput, ExitCode
 from ibgw_ops.gcp import host_inventory, instance_ports
 from ibgw_ops.gcp.desired import SINGULAR
 from ibgw_ops.gcp.settings import ENDPOINT_ENV, GcpSettings, load
@@ -47,7 +47,7 @@ def register(verbs: Any) -> None:
 
 def provision(args: argparse.Namespace) -> int:
     """Create or reconcile the network, addresses, firewall rules and VM; write the inventory; deploy the VM."""
-    directory, settings, api = _open(args, check_ports=True)
+    directory, settings, api = _open(args, check_ports=True, check_key=not (args.plan or args.skip_deploy))
     from ibgw_ops.gcp import provision as cloud  # noqa: PLC0415 - cloud libraries load only for cloud verbs
 
     if args.plan:
@@ -130,17 +130,23 @@ def destroy(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
-def _open(args: argparse.Namespace, *, check_ports: bool = False) -> tuple[Path, GcpSettings, ComputeApi]:
+def _open(args: argparse.Namespace, *, check_ports: bool = False,
+          check_key: bool = False) -> tuple[Path, GcpSettings, ComputeApi]:
     """The inventory folder holding gcp.yml, its checked settings, and the Compute API they name.
 
     The settings first: a bad one is refused before the Google libraries (about 2 s) are imported. Provision also
-    checks api.ports against the instances' ports; destroy does not need them to agree.
+    checks api.ports against the instances' ports; destroy does not need them to agree. A provision that deploys
+    needs the SSH key: a missing one is refused before the cloud changes, not after.
     """
     path = inventory.resolve(args.inventory)
     directory = path if path.is_dir() else path.parent
     settings = load(directory)
     if check_ports:
         instance_ports.check(directory, settings)
+    key = Path(settings.ssh_private_key_file).expanduser()
+    if check_key and not key.is_file():
+        raise BadInput("ssh.private_key_file", f"{key} is not a file",
+                       "the SSH private key registered with OS Login, or provision --skip-deploy")
     if settings.compute_endpoint_overridden:
         print(f"ibgw-ops: Compute endpoint {settings.compute_endpoint} from ${ENDPOINT_ENV}, not gcp.yml's "
               f"compute_endpoint {settings.compute_endpoint_overridden}", file=sys.stderr)

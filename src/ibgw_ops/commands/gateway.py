@@ -13,14 +13,15 @@ from typing import Any
 from ibgw_ops import lifecycle, status_report
 from ibgw_ops.alerts import Alert, emit
 from ibgw_ops.commands.options import (
+    MAX_LOG_LINES,
     add_force,
     add_restart,
     add_target,
     add_timeout,
     announce_ready,
     confirm,
+    log_lines,
     open_runner,
-    positive_int,
     runner_options,
 )
 from ibgw_ops.errors import ExitCode
@@ -57,8 +58,9 @@ def register(verbs: Any) -> None:
 
     parser = verbs.add_parser("logs", help=logs.__doc__, description=logs.__doc__, parents=[parent])
     add_target(parser, required=False)
-    parser.add_argument("-n", "--lines", type=positive_int, default=None, metavar="N",
-                        help="lines per gateway (default: the inventory's ib_gateway_log_lines, 100)")
+    parser.add_argument("-n", "--lines", type=log_lines, default=None, metavar="N",
+                        help=f"lines per gateway, 1-{MAX_LOG_LINES} (default: the inventory's "
+                             "ib_gateway_log_lines, 100)")
     parser.add_argument("--previous", action="store_true",
                         help="the container that the last start replaced: its last lines and how it ended")
     parser.set_defaults(handler=logs)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ibgw_ops import inventory, inventory_files, lifecycle, status_report
 from ibgw_ops.alerts import Alert, emit
-from ibgw_ops.commands.options import add_force, announce_ready, open_runner, positive_int, runner_options, target_type
+from ibgw_ops.commands.options import add_force, announce_ready, open_runner, runner_options, seconds, target_type
 from ibgw_ops.errors import BadInput
 from ibgw_ops.image_setting import DEFAULT_INSTANCES
 from ibgw_ops.on_host import session_clock
@@ -29,7 +29,7 @@ def register(verbs: Any) -> None:
                               parents=[runner_options()])
     parser.add_argument("target", type=target_type, metavar="TARGET", nargs="?", default="live",
                         help="live (default) or the name of a live instance")
-    parser.add_argument("--timeout", type=positive_int, metavar="SECONDS", default=DEFAULT_SIGNIN_TIMEOUT,
+    parser.add_argument("--timeout", type=seconds, metavar="SECONDS", default=DEFAULT_SIGNIN_TIMEOUT,
                         help="how long to wait for the 2FA approval and the login (default %(default)s)")
     add_force(parser)
     parser.set_defaults(handler=live_signin)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ibgw_ops import inventory, status_report, vault
+from ibgw_ops import environment, inventory, inventory_files, status_report, vault
 from ibgw_ops.ansible_run import PlaybookRunner
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
 TARGET_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+MAX_TIMEOUT = 86400
+LIMIT_ALLOWED = "a host name, group or Ansible pattern over the hosts of group ibgw_gateways"
+MAX_LOG_LINES = 100000
+MAX_CLIENT_ID = 2**31 - 1
 
 
 def runner_options() -> argparse.ArgumentParser:
@@ -26,10 +29,18 @@ def runner_options() -> argparse.ArgumentParser:
     group = parent.add_argument_group("ansible")
     group.add_argument("-v", "--verbose", action="count", default=0,
                        help="show Ansible's own output (-vvv for connection details); secrets stay redacted")
-    group.add_argument("--limit", metavar="HOSTS", help="only these inventory hosts (Ansible's --limit pattern)")
+    group.add_argument("--limit", metavar="HOSTS", type=limit_pattern,
+                       help="only these inventory hosts (Ansible's --limit pattern)")
     group.add_argument("--ask-vault-pass", action="store_true",
                        help="prompt for the vault password (or set ANSIBLE_VAULT_PASSWORD_FILE)")
     return parent
+
+
+def limit_pattern(text: str) -> str:
+    """Ansible's ``--limit`` pattern; an empty one would limit nothing and act on every host."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is empty (allowed: {LIMIT_ALLOWED})")
+    return text
 
 
 def target_type(text: str) -> str:
@@ -41,11 +52,20 @@ def target_type(text: str) -> str:
     return text
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1 (seconds, lines)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of at least 1")
-    return int(text)
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """The argparse type of a whole number from ``low`` to ``high``: every number the CLI takes has a range."""
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number from {low} to {high}")
+        return int(text)
+    return parse
+
+
+# A day: longer than any start or 2FA sign-in needs (a bigger one would overflow the deadline's clock).
+seconds = whole_number(1, MAX_TIMEOUT)
+log_lines = whole_number(1, MAX_LOG_LINES)
+# The TWS API's client ids are 32-bit signed; ibgw-ops takes the non-negative ones.
+client_id = whole_number(0, MAX_CLIENT_ID)
 
 
 def add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -60,9 +80,9 @@ def add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
 
 def add_timeout(parser: argparse.ArgumentParser) -> None:
     """How long a start waits for the handshake."""
-    parser.add_argument("--timeout", type=positive_int, metavar="SECONDS",
-                        help="wait at most this long for the gateway to become ready (default: the inventory's "
-                             "ib_gateway_ready_timeout, 300)")
+    parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                        help=f"wait at most this long for the gateway to become ready, 1-{MAX_TIMEOUT} (default: "
+                             "the inventory's ib_gateway_ready_timeout, 300)")
 
 
 def add_force(parser: argparse.ArgumentParser) -> None:
@@ -99,11 +119,9 @@ def announce_ready(runner: PlaybookRunner, ready: list[dict[str, Any]]) -> None:
 def open_runner(args: argparse.Namespace, path: Path | None = None) -> Iterator[PlaybookRunner]:
     """A runner for ``path`` (default: the chosen inventory); signals become a cancel request while it runs."""
     path = path or inventory.resolve(args.inventory)
-    vault_password = None
-    if args.ask_vault_pass:
-        vault_password = _ask_vault_password()
-    else:
-        _check_vault_password_file()
+    inventory_files.check_key_files(path)
+    _check_vault_password_file()
+    vault_password = _ask_vault_password() if args.ask_vault_pass else None
     with Interrupts() as interrupts:
         yield PlaybookRunner(path, interrupts, verbosity=args.verbose, limit=args.limit,
                              vault_password=vault_password)
@@ -119,6 +137,6 @@ def _ask_vault_password() -> str:
 
 def _check_vault_password_file() -> None:
     """Ansible would stop on a missing password file with a bare exit 1; name it instead, before any run."""
-    named = os.environ.get(vault.FILE_ENV, "")
+    named = environment.value(vault.FILE_ENV)
     if named and not Path(named).is_file():
         raise BadInput(vault.FILE_ENV, f"{named} is not a file", vault.HOW)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ibgw_ops import lifecycle
 from ibgw_ops.ansible_run import PlaybookRunner
-from ibgw_ops.commands.options import add_timeout, announce_ready, open_runner, runner_options
+from ibgw_ops.commands.options import add_timeout, announce_ready, client_id, open_runner, runner_options
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.interrupts import Interrupts
 
@@ -45,7 +45,7 @@ def register(verbs: Any) -> None:
     parser = verbs.add_parser("paper-run", help=paper_run.__doc__, description=paper_run.__doc__,
                               parents=[parent], usage="%(prog)s [options] -- CMD [ARGS...]")
     add_timeout(parser)
-    parser.add_argument("--client-id", type=int, default=DEFAULT_CLIENT_ID,
+    parser.add_argument("--client-id", type=client_id, default=DEFAULT_CLIENT_ID, metavar="N",
                         help="API client id handed to CMD as IBGW_CLIENT_ID (default %(default)s)")
     parser.add_argument("--command-failed-code", type=command_failed_code, metavar="CODE",
                         help=f"exit CODE ({FIRST_FREE_CODE}-255, none of ibgw-ops' own codes) whenever CMD fails, "
@@ -82,8 +82,6 @@ def paper_run(args: argparse.Namespace) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise BadInput("CMD", "no command given", "paper-run [options] -- CMD [ARGS...]")
-    if args.client_id < 0:
-        raise BadInput("--client-id", f"{args.client_id} is negative", "a whole number of 0 or more")
     with open_runner(args) as runner:
         # The role refuses the probe's client id (ib_gateway_probe_client_id, which the inventory may set).
         ready = _bring_paper_up(runner, args.timeout, args.client_id)

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ibgw_ops import inventory
+from ibgw_ops import inventory, inventory_files
 from ibgw_ops.errors import BadInput
 
 
@@ -28,7 +28,9 @@ def register(verbs: Any) -> None:
 def ssh(args: argparse.Namespace) -> int:
     """Open a shell on a gateway VM (or run CMD there) as the inventory says to reach it; exit as ssh did."""
     name, command = split_words(args.words)
-    hosts = inventory.host_vars(inventory.resolve(args.inventory))
+    path = inventory.resolve(args.inventory)
+    inventory_files.check_key_files(path)
+    hosts = inventory.host_vars(path)
     return subprocess.run(ssh_argv(pick(hosts, name), command), check=False).returncode
 
 

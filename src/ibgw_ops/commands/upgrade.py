@@ -33,7 +33,7 @@ def register(verbs: Any) -> None:
     parent = runner_options()
     parser = verbs.add_parser("upgrade", help=upgrade.__doc__, description=upgrade.__doc__, parents=[parent])
     add_target(parser, required=False)
-    parser.add_argument("--image", required=True, metavar="REF",
+    parser.add_argument("--image", required=True, metavar="REF", type=image_reference,
                         help="the new reference, repository:10.50.1d or repository:tag@sha256:... (not latest/stable)")
     _add_now(parser)
     parser.set_defaults(handler=upgrade)
@@ -42,6 +42,14 @@ def register(verbs: Any) -> None:
     add_target(parser, required=False)
     _add_now(parser)
     parser.set_defaults(handler=rollback)
+
+
+def image_reference(text: str) -> str:
+    """A reference without blanks; its form (pinned, no latest/stable) is the role's to check."""
+    if not text or any(char.isspace() for char in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an image reference (allowed: repository:10.50.1d or "
+                                         "repository:tag@sha256:...)")
+    return text
 
 
 def _add_now(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,6 @@ bounded number of times, each retry announced.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import threading
 import time
@@ -31,6 +30,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import compute_v1
 from requests import exceptions as http_errors
 
+from ibgw_ops import environment
 from ibgw_ops.errors import BadInput, ExitCode, OpsError
 from ibgw_ops.gcp import permissions
 from ibgw_ops.gcp.desired import ADDRESSES, FIREWALLS, INSTANCES, NETWORKS, ROUTERS, SINGULAR, SUBNETWORKS
@@ -90,11 +90,11 @@ class ComputeApi:
     def __init__(self, settings: GcpSettings, *, timing: Timing | None = None,
                  sleep: Callable[[float], None] = time.sleep, notice: Callable[[str], None] = _announce) -> None:
         """``timing``: the module's ``TIMING`` if None; ``sleep`` pauses between retries, ``notice`` hears them."""
-        key_file = os.environ.get(CREDENTIALS_ENV, "")
+        key_file = environment.value(CREDENTIALS_ENV) or ""
         if key_file and not settings.compute_endpoint.startswith("http://") and not Path(key_file).is_file():
             # Checked once, before any call: google.auth would fail every parallel call with the generic ADC text.
             raise BadInput(CREDENTIALS_ENV, f"{key_file} is not a file",
-                           "a service account key or ADC JSON file, or unset it to use "
+                           f"{environment.ALLOWED[CREDENTIALS_ENV]}, or unset it to use "
                            "'gcloud auth application-default login'")
         self.settings = settings
         self.timing = timing or TIMING

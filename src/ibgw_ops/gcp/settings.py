@@ -8,7 +8,6 @@ configuration): both are checked, and the settings keep the value it overrode so
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ibgw_ops import yaml_text
+from ibgw_ops import environment, yaml_text
 from ibgw_ops.errors import BadInput
 
 SETTINGS_FILE = "gcp.yml"
@@ -107,7 +106,8 @@ def parse(document: Any) -> GcpSettings:
     deployment = _text(root, "deployment", "ibgw", _DEPLOYMENT,
                        "1-20 lowercase letters, digits and dashes, starting with a letter")
     configured = _endpoint(_text(root, "compute_endpoint", "", None, ENDPOINT_ALLOWED), "compute_endpoint")
-    endpoint = _endpoint(os.environ.get(ENDPOINT_ENV, ""), f"${ENDPOINT_ENV}") or configured
+    overriding = environment.value(ENDPOINT_ENV)
+    endpoint = _endpoint(overriding or "", f"${ENDPOINT_ENV}") or configured
 
     network = _section(root.get("network"), "network")
     subnet = _network(_text(network, "network.subnet_cidr", "10.20.0.0/24", None, ""), "network.subnet_cidr", 29)
