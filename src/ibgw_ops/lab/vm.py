@@ -319,7 +319,7 @@ def _controller_address(client: docker.DockerClient) -> str:
     ipv4 = [gateway for gateway in gateways if gateway and ":" not in gateway]
     if not ipv4:
         raise OpsError(f"the lab network {network.name} has no IPv4 gateway, the controller's address on it; "
-                       f"run 'ibgw-ops lab down' and 'ibgw-ops lab up'", ExitCode.UNREACHABLE)
+                       "run 'ibgw-ops lab down' and 'ibgw-ops lab up'", ExitCode.UNREACHABLE)
     return str(ipv4[0])
 
 
