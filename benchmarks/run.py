@@ -80,7 +80,8 @@ def paper_up_overhead(runs: int) -> Result:
     host = hosts[LAB]
     probe_script = STATE / "baseline_probe.py"
     probe_script.write_text(Path(tws_probe.__file__).read_text() + (
-        "\nimport sys\nsys.exit(0 if wait_until_ready('127.0.0.1', 4002, timeout=120).ready else 4)\n"))
+        f"\nimport sys\nready = wait_until_ready('{host['ibgw_internal_ip']}', 4002, timeout=120).ready\n"
+        "sys.exit(0 if ready else 4)\n"))
     known_hosts = host["ansible_ssh_common_args"].split("UserKnownHostsFile=")[1].split()[0]
     baseline_cmd = [str(ROOT / "benchmarks" / "baseline_paper_up.sh"), host["ansible_ssh_private_key_file"],
                     known_hosts, host["ansible_host"], str(probe_script)]

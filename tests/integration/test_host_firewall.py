@@ -1,8 +1,9 @@
 """Role host_firewall on the spare lab VM: the gateway API ports answer only the allowed sources, across Docker
 restarts and reboots; a Docker that leaves iptables alone is refused.
 
-Two clients on the lab's network: this test process (the network's gateway address, the allowed source) and a
-container with another address (not allowed). Paper is published on all of the VM's addresses.
+Two clients on the lab's network: this test process (the network's gateway address, the source that the inventory
+'lab up' writes allows, as provision allows the Cloud Run egress) and a container with another address (not
+allowed). Paper is published on all of the VM's addresses.
 """
 
 from __future__ import annotations
@@ -101,18 +102,18 @@ def assert_applied_before_docker(lab: Lab) -> None:
 
 @pytest.fixture(scope="module")
 def firewall(spare_lab: Lab, docker_client) -> Iterator[Firewall]:
-    """The spare VM converged with paper on all addresses, this host allowed, paper running, and a container serving
-    another published port; its settings and containers are undone afterwards."""
+    """The spare VM converged with paper on all addresses, this host allowed by the lab's own inventory, paper
+    running, and a container serving another published port; its settings and containers are undone afterwards."""
     lab, name = spare_lab, spare_lab.name
     client = None
     settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
     original = settings.read_text()
     try:
         allowed = docker_client.networks.get(name).attrs["IPAM"]["Config"][0]["Gateway"]
+        assert lab.host_vars()["host_firewall_api_source_ranges"] == [f"{allowed}/32"]
         settings.write_text(original + yaml.safe_dump({
             "ib_gateway_instances": [{"name": "live", "mode": "live"},
                                      {"name": "paper", "mode": "paper", "bind_address": "0.0.0.0"}],
-            "host_firewall_api_source_ranges": [f"{allowed}/32"],
         }))
         client = docker_client.containers.run(images.BASE.reference, ["sleep", "infinity"], name=f"{name}-client",
                                                network=name, labels={LABEL: name}, detach=True)
@@ -139,14 +140,12 @@ def test_a_source_range_of_everything_is_refused_before_any_change(firewall):
     assert "host_firewall_api_source_ranges: ['0.0.0.0/0'] would open the gateway API ports" in result.stdout
     assert "Configure the gateway hosts" not in result.stdout
     assert lab.ssh(f"cat /etc/ibgw-ops/api-firewall.conf; iptables -S {CHAIN}") == before
-    # Through the CLI, from the inventory: bad input, exit 2.
-    settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
-    kept = settings.read_text()
+    # Through the CLI, from the inventory (host_vars/, over the range hosts.yml sets): bad input, exit 2.
+    lab.host_settings({"host_firewall_api_source_ranges": ["0.0.0.0/0"]})
     try:
-        settings.write_text(yaml.safe_dump({**yaml.safe_load(kept), "host_firewall_api_source_ranges": ["0.0.0.0/0"]}))
         deploy = lab.cli("deploy", check=False)
     finally:
-        settings.write_text(kept)
+        lab.host_settings(None)
     assert deploy.returncode == 2, deploy.stdout + deploy.stderr
     assert "host_firewall_api_source_ranges" in deploy.stderr
 

@@ -71,11 +71,12 @@ def test_vnc_is_published_on_loopback_only_when_a_password_is_set(deployed, tmp_
                              paper={"user_id": "u2", "password": "p2", "vnc_password": "v2"})
     deployed.converge("-e", f"ib_gateway_credentials_file={creds}")
     compose = yaml.safe_load(deployed.ssh("cat /opt/ibgw/paper/compose.yaml"))["services"]["gateway"]
-    assert compose["ports"] == ["127.0.0.1:4002:4004", "127.0.0.1:5901:5900"]
+    internal = deployed.host_vars()["ibgw_internal_ip"]
+    assert compose["ports"] == [f"{internal}:4002:4004", "127.0.0.1:5901:5900"]
     assert "VNC_SERVER_PASSWORD_FILE='/run/secrets/vnc_password'" in deployed.ssh("cat /opt/ibgw/paper/.env")
     assert deployed.ssh("stat -c '%u %a' /opt/ibgw/paper/secrets/vnc_password").strip() == "1000 400"
     live = yaml.safe_load(deployed.ssh("cat /opt/ibgw/live/compose.yaml"))["services"]["gateway"]
-    assert live["ports"] == ["127.0.0.1:4001:4003"]
+    assert live["ports"] == [f"{internal}:4001:4003"]
     deployed.converge()
     assert "vnc_password" not in deployed.ssh("ls /opt/ibgw/paper/secrets")
     assert "VNC" not in deployed.ssh("cat /opt/ibgw/paper/.env /opt/ibgw/paper/compose.yaml")
@@ -88,7 +89,8 @@ def test_n_instances_with_distinct_ports(deployed, tmp_path):
     extra = json.dumps({"ib_gateway_instances": instances, "ib_gateway_credentials_file": str(creds)})
     deployed.converge("-e", extra)
     start(deployed, "paper-b")
-    assert "127.0.0.1:4012->4004/tcp" in deployed.ssh("docker ps --filter name=ibgw-paper-b --format '{{.Ports}}'")
+    internal = deployed.host_vars()["ibgw_internal_ip"]
+    assert f"{internal}:4012->4004/tcp" in deployed.ssh("docker ps --filter name=ibgw-paper-b --format '{{.Ports}}'")
     deployed.ssh("docker compose --project-directory /opt/ibgw/paper-b down && rm -rf /opt/ibgw/paper-b")
 
 

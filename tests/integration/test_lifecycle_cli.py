@@ -21,9 +21,10 @@ IBGW_OPS = str(Path(sys.executable).parent / "ibgw-ops")
 
 
 def api_client_on_vm(lab: Lab, port: int) -> str:
-    """What an API client (client id 7) on the VM gets right now: state and accounts."""
+    """What an API client (client id 7) on the VM gets right now at the VM's address: state and accounts."""
     script = Path(tws_probe.__file__).read_text() + (
-        f"\nr = probe('127.0.0.1', {port}, client_id=7)\nprint(r.state, ','.join(r.accounts))\n")
+        f"\nr = probe('{lab.host_vars()['ibgw_internal_ip']}', {port}, client_id=7)\n"
+        "print(r.state, ','.join(r.accounts))\n")
     return lab.cli("lab", "ssh", "--", "python3", "-", stdin=script).stdout.strip()
 
 

@@ -48,7 +48,8 @@ def test_a_window_starts_paper_and_stops_it_at_its_end_with_no_controller_comman
         ready = datetime.now(UTC)
         print(f"paper ready {(ready - opens).total_seconds():.0f} s after the window opened")
         journal = deployed.ssh("journalctl -u ibgw-window-paper-1-start.service --no-pager -o cat")
-        assert "ready: paper on 127.0.0.1:4002 (accounts DU1234567)" in journal, journal
+        internal = deployed.host_vars()["ibgw_internal_ip"]
+        assert f"ready: paper on {internal}:4002 (accounts DU1234567)" in journal, journal
         assert "ibgw-deadman-paper" in deployed.deadman_timers()
         wait_for("paper stopped", lambda: deployed.container_state("paper") == "exited",
                  timeout=(opens + timedelta(minutes=1) - datetime.now(UTC)).total_seconds() + 60)

@@ -1,7 +1,8 @@
 """The lab VM: a systemd container on the local engine that looks like a fresh GCE Debian 13 instance.
 
 It has its own IP on a private bridge, sshd with a per-VM host key, root login with a key that ``lab up``
-generates, python3, and no Docker. ``docker restart`` on it is a reboot (systemd halts on SIGRTMIN+3).
+generates, python3, and no Docker. ``docker restart`` on it is a reboot (systemd halts on SIGRTMIN+3). The controller,
+on the bridge's gateway address, plays the Cloud Run jobs that reach the API ports on the VM's address.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def up(log: images.Log) -> LabStatus:
     _write_known_hosts(files, address)
     _wait_for_ssh(files, address)
     standin, archive = images.ensure_standin(client, files.images, log)
+    controller = _controller_address(client)
     inventory_dir = inventory.lab_inventory_dir()
     host_vars = {
         "ansible_host": address,
@@ -118,6 +120,10 @@ def up(log: images.Log) -> LabStatus:
         "ansible_ssh_private_key_file": str(files.client_key),
         "ansible_ssh_common_args": " ".join(ssh_options(files)),
         "ibgw_internal_ip": address,
+        # What provision writes for a GCE VM (gcp/host_inventory.py): the API ports on the internal address, and
+        # the host firewall admitting only the Cloud Run jobs' egress, played here by the controller.
+        "ib_gateway_bind_address": address,
+        "host_firewall_api_source_ranges": [f"{controller}/32"],
         "ibgw_lab_standin_image": standin,
         "ibgw_lab_standin_archive": str(archive),
         "ibgw_lab_credentials_file": str(files.credentials),
@@ -304,6 +310,17 @@ def _image_tag(container: Container) -> str | None:
 def _address(container: Container) -> str:
     networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
     return str(networks.get(lab_name(), {}).get("IPAddress") or "")
+
+
+def _controller_address(client: docker.DockerClient) -> str:
+    """The controller's address on the lab's network (its bridge gateway): the source of the VM's API clients."""
+    network = client.networks.get(lab_name())
+    gateways = [config.get("Gateway") for config in network.attrs.get("IPAM", {}).get("Config") or []]
+    ipv4 = [gateway for gateway in gateways if gateway and ":" not in gateway]
+    if not ipv4:
+        raise OpsError(f"the lab network {network.name} has no IPv4 gateway, the controller's address on it; "
+                       "run 'ibgw-ops lab down' and 'ibgw-ops lab up'", ExitCode.UNREACHABLE)
+    return str(ipv4[0])
 
 
 def _write_known_hosts(files: LabFiles, address: str) -> None:
