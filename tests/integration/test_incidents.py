@@ -62,8 +62,12 @@ def watched(deployed: Lab, receiver: Receiver) -> Iterator[Lab]:
         deployed.cli("up", name, "--timeout", "120")
     yield deployed
     deployed.cli("down", "all", check=False)
-    deployed.ssh("; ".join(f"docker rm -f ibgw-{name} >/dev/null 2>&1; rm -rf /opt/ibgw/{name}" for name in NAMES)
-                 + f"; rm -rf {STATE}/watchdog {STATE}/logins")
+    # The instances' watchdog timers go before their folders, else a tick meets no settings and its unit fails (and
+    # a failed unit stays listed, which later modules on this VM would see).
+    timers = " ".join(f"ibgw-watchdog@{name}.timer" for name in NAMES)
+    deployed.ssh(f"systemctl disable --now {timers} 2>/dev/null; "
+                 + "; ".join(f"docker rm -f ibgw-{name} >/dev/null 2>&1; rm -rf /opt/ibgw/{name}" for name in NAMES)
+                 + f"; rm -rf {STATE}/watchdog {STATE}/logins; systemctl reset-failed 'ibgw-watchdog@*' || true")
     deployed.use_settings(None)
 
 

@@ -71,7 +71,8 @@ def test_the_timer_signs_live_in_at_its_calendar_time_with_one_approved_push(dep
         said = journal(deployed, began)
         assert ("IBGW_ALERT 2fa_needed live the VM's weekly sign-in started: approve the IBKR Mobile notification "
                 "now, by ") in said, said
-        assert "ready: live on 127.0.0.1:4001 (accounts U1234567)" in said
+        internal = deployed.host_vars()["ibgw_internal_ip"]
+        assert f"ready: live on {internal}:4001 (accounts U1234567)" in said
         assert pushes(deployed) == 1
         assert deployed.container_state("live") == "running"
         row = deployed.status_rows("live")["live"]
