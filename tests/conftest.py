@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from tests.support.lab import LAB_PREFIX, TEST_LAB, Lab, fresh_lab
+from tests.support.webhook import Receiver
 
 CANARY = "canary-Pw-7f3e91"
 
@@ -169,6 +170,15 @@ def spare_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 # The configuration each roles VM had right after its last converge with the lab's defaults.
 _converged: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def receiver(deployed: Lab) -> Iterator[Receiver]:
+    """A webhook receiver where the roles VM reaches this machine: the lab network's gateway address."""
+    network = docker.from_env().networks.get(deployed.name)
+    server = Receiver(host=network.attrs["IPAM"]["Config"][0]["Gateway"])
+    yield server
+    server.shutdown()
 
 
 @pytest.fixture(scope="module")

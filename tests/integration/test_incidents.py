@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-import docker
 import pytest
 
 from ibgw_ops.on_host import gateway_log
@@ -39,14 +38,6 @@ KNOBS = {
 # The watchdog's conditions that a restart may pass through; the incidents are what this module is about.
 PASSING = ("not_ready", "recovered", "signin_due", "session_expiring")
 PUSH = "Second Factor Authentication initiated"
-
-
-@pytest.fixture(scope="module")
-def receiver(deployed: Lab) -> Iterator[Receiver]:
-    network = docker.from_env().networks.get(deployed.name)
-    server = Receiver(host=network.attrs["IPAM"]["Config"][0]["Gateway"])
-    yield server
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

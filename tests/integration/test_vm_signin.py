@@ -4,16 +4,14 @@ exactly one push (IBC's "Second Factor Authentication initiated"), approved or n
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ibgw_ops.on_host import session_clock
 from tests.support.lab import Lab, recap_changed, wait_for
-from tests.support.layout import FILTERS
+from tests.support.layout import settings_filters
 
 pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
 PAPER = {"name": "paper", "mode": "paper"}
@@ -27,14 +25,6 @@ def settings(knobs: dict[str, str], schedule: dict[str, object] = SUNDAY, **more
     """Live with the stand-in's knobs (short delays), paper, the VM's sign-in on; the sign-in waits 20 s at most."""
     return {"ib_gateway_instances": [{"name": "live", "mode": "live", "extra_env": knobs}, PAPER],
             "ib_gateway_signin_schedule": schedule, "ib_gateway_ready_timeout": 20, **more}
-
-
-def filters() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ib_gateway_settings", FILTERS / "ib_gateway_settings.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def pushes(lab: Lab) -> int:
@@ -63,7 +53,7 @@ def test_the_timer_signs_live_in_at_its_calendar_time_with_one_approved_push(dep
         # calendar, written by the role's own function; from here on only the VM acts.
         fires = (datetime.now(UTC) + timedelta(seconds=80)).replace(second=0, microsecond=0)
         local = fires.astimezone(ZoneInfo("Asia/Tokyo"))
-        expression = filters().calendar(local.strftime("%a"), local.strftime("%H:%M"), "Asia/Tokyo")
+        expression = settings_filters().calendar(local.strftime("%a"), local.strftime("%H:%M"), "Asia/Tokyo")
         deployed.ssh(f"mkdir -p {DROP_IN} && printf '[Timer]\\nOnCalendar=\\nOnCalendar={expression}\\n' "
                      f">{DROP_IN}/soon.conf && systemctl daemon-reload && systemctl restart ibgw-signin-live.timer")
         wait_for("the sign-in", lambda: "signed in: live" in journal(deployed, began),

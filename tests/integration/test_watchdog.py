@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import docker
 import pytest
 
 from ibgw_ops.on_host import session_clock
@@ -33,14 +32,6 @@ INSTANCES = [
 ]
 # Added for its own test only: "up live" starts every live-mode instance, and this one never becomes ready.
 HUNG = {"name": "hung", "mode": "live", "api_port": 4110, "vnc_port": 5960, "extra_env": {"STANDIN_API_HANG": "yes"}}
-
-
-@pytest.fixture(scope="module")
-def receiver(deployed: Lab) -> Iterator[Receiver]:
-    network = docker.from_env().networks.get(deployed.name)
-    server = Receiver(host=network.attrs["IPAM"]["Config"][0]["Gateway"])
-    yield server
-    server.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 from ibgw_ops.paths import COLLECTION
 
@@ -24,3 +27,13 @@ MODULE_UTILS_PACKAGE = ".".join((*COLLECTION.parts[1:], "plugins", "module_utils
 def on_host_sources() -> dict[str, bytes]:
     """The VM-side modules by file name, as the collection's module_utils must carry them."""
     return {path.name: path.read_bytes() for path in sorted(ON_HOST.glob("*.py")) if path.name != "__init__.py"}
+
+
+@cache
+def settings_filters() -> ModuleType:
+    """The role's settings filter plugin (plugins/filter/ib_gateway_settings.py), loaded from the checkout."""
+    spec = importlib.util.spec_from_file_location("ib_gateway_settings", FILTERS / "ib_gateway_settings.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

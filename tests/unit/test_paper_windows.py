@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 from ibgw_ops.on_host import session_clock
-from tests.support.layout import FILTERS
+from tests.support.layout import settings_filters
 
 MORNING = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:55", "end": "09:40",
            "time_zone": "America/New_York"}
@@ -18,11 +17,7 @@ MORNING = {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:55", "end":
 
 @pytest.fixture(scope="module")
 def plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ib_gateway_settings", FILTERS / "ib_gateway_settings.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return settings_filters()
 
 
 def window_errors(plugin: ModuleType, windows: Any, **instance: Any) -> list[str]:

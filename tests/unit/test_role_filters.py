@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support.layout import FILTERS
+from tests.support.layout import settings_filters
 
-PLUGIN = FILTERS / "ib_gateway_settings.py"
 SECRET = "projects/p-12345/secrets/ibkr/versions/1"
 PATTERN = r"^projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]+/versions/(latest|[1-9][0-9]*)$"
 
 
 @pytest.fixture(scope="module")
 def plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ib_gateway_settings", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return settings_filters()
 
 
 INSTANCES = [{"name": "live", "mode": "live"}, {"name": "paper", "mode": "paper"}, {"name": "spare", "mode": "paper"}]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.support.layout import FILTERS
+from tests.support.layout import settings_filters
 
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York", "on_vm": True}
 WINDOW = {"time_zone": "America/New_York", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:30",
@@ -21,11 +20,7 @@ NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ib_gateway_settings", FILTERS / "ib_gateway_settings.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return settings_filters()
 
 
 def errors(plugin: ModuleType, instances: list[dict[str, Any]] | None = None, window: dict[str, Any] | None = None,
