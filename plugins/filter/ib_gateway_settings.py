@@ -182,10 +182,10 @@ def _zone(value: object) -> bool:
 def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, Any]) -> list[str]:
     """Every problem with the resolved instances and the role's settings, one message per check that fails.
 
-    ``settings``: ``protected_window``, ``signin_schedule``, ``target``, ``managed_env``, ``probe_client_id``,
-    ``pipeline_client_id``, ``watchdog`` (the ib_gateway_watchdog_* and alert settings by their variable names), and
-    ``instances`` (false: lifecycle actions, which use only names, ports and the target; true: check and deploy,
-    which also check each instance's own settings and the watchdog's).
+    ``settings``: ``protected_window``, ``signin_schedule``, ``maintenance``, ``target``, ``managed_env``,
+    ``probe_client_id``, ``pipeline_client_id``, ``watchdog`` (the ib_gateway_watchdog_* and alert settings by their
+    variable names), and ``instances`` (false: lifecycle actions, which use only names, ports and the target; true:
+    check and deploy, which also check each instance's own settings, the watchdog's and the maintenance windows).
     """
     errors = _instance_set_errors(instances)
     calendar_errors = _calendar_errors(settings["protected_window"], settings["signin_schedule"])
@@ -195,6 +195,7 @@ def setting_errors(instances: list[Mapping[str, Any]], settings: Mapping[str, An
         for instance in instances:
             errors += _instance_errors(instance, settings["managed_env"])
         errors += _watchdog_errors(settings["watchdog"])
+        errors += _maintenance_errors(settings["maintenance"])
         if not calendar_errors:
             errors += _signin_errors(instances, settings["signin_schedule"], settings["protected_window"],
                                      datetime.now(UTC))
@@ -265,6 +266,28 @@ def _calendar_errors(window: object, schedule: object) -> list[str]:
     return [f"ib_gateway_protected_window: {{}} or {{time_zone: an IANA name such as America/New_York, days: a list "
             f"of {days}, start and end: 24-hour HH:MM}} (got {window}); ib_gateway_signin_schedule: {{day: one of "
             f"{days}, time: HH:MM, time_zone: an IANA name}} (got {schedule})."]
+
+
+def _maintenance_errors(windows: object) -> list[str]:
+    """IBKR's maintenance windows (the watchdog's quiet times for disconnects): a list of named windows."""
+    shape = (f"{{name: text, time_zone: an IANA name such as America/New_York, days: a list of {', '.join(DAYS)}, "
+             "start and end: 24-hour HH:MM}")
+    if not isinstance(windows, list):
+        return [f"ib_gateway_ibkr_maintenance: a list of {shape}, [] for none (got {windows!r})."]
+    errors = []
+    for index, window in enumerate(windows):
+        where = f"ib_gateway_ibkr_maintenance[{index}]"
+        if not isinstance(window, Mapping) or sorted(window) != ["days", "end", "name", "start", "time_zone"]:
+            errors.append(f"{where}: {shape} (got {window!r}).")
+        elif not isinstance(window["name"], str) or not window["name"].strip():
+            errors.append(f"{where}.name: a name the alerts can quote, such as \"IBKR's nightly maintenance\" (got "
+                          f"{window['name']!r}).")
+        else:
+            try:
+                session_clock.Window.parse(dict(window))
+            except ValueError as problem:
+                errors.append(f"{where}.{problem}")
+    return errors
 
 
 def _instance_errors(instance: Mapping[str, Any], managed_env: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ WHAT_TO_DO = {
     "login_refused": "the gateway is stopped: check the password and the account, deploy, then start it",
     "unplanned_start": "find out why the machine or Docker restarted; live: approve the push that follows",
     "ibkr_reset": "IBKR's side: check IBKR's system status; live: approve the push that follows",
+    "competing_login": "live kept its session; if the other login was not yours, change the IBKR user's password",
     "api_read_only": "set ib_gateway_read_only_api: 'no' (or check the API settings through VNC), deploy, restart",
 }
 

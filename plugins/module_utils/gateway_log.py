@@ -176,6 +176,7 @@ COLD_RESTART = "cold_restart"
 READ_ONLY = "read_only"
 READ_ONLY_UNKNOWN = "read_only_unknown"
 SERVER_FAILED = "server_failed"
+SESSION_KEPT = "session_kept"
 LOOP_LINES = (
     (JAVA_ENDED, re.compile(r"IBC returned exit status \d+")),
     (RESUMING, re.compile(r"autorestart file found at .*: authentication will not be required")),
@@ -190,6 +191,9 @@ IBC_LINES = (
     (READ_ONLY_UNKNOWN, re.compile(r"could not find Read-Only API checkbox")),
     # GatewayDialogHandler logs the generic dialog's text; this one makes IBC cold-restart into a full login.
     (SERVER_FAILED, re.compile(r"Connection to server failed.*")),
+    # ExistingSessionDetectedDialogHandler, logged in: the same user logged in elsewhere and this session stays
+    # (ExistingSessionDetectedAction primary), so the other login is ended.
+    (SESSION_KEPT, re.compile(r"Continue this session and let the other session exit \(scenario 5\)")),
 )
 # ``docker logs --timestamps``: Docker's fixed-width RFC 3339 time in UTC with nanoseconds, so text order is time order.
 STAMPED = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (.*)")

@@ -11,6 +11,8 @@ ibgw-ops verb or the last tick, so every login in them is one nobody asked for. 
 - ``unplanned_start``: the container started without a verb (after a VM reboot, a Docker daemon restart, or by hand);
 - ``ibkr_reset``: IBKR's server dropped the gateway ("Connection to server failed"), which IBC answers with a cold
   restart into a full login;
+- ``competing_login``: the instance's IBKR user logged in elsewhere while the gateway was logged in, and the gateway
+  kept its session (IBC's scenario 5): the other login, a person or another deployment, was ended;
 - ``api_read_only``: IBC reports the API read-only (orders fail with error 321) while the instance did not ask for it.
 
 It also records each login in the ledger (full or resumed, and what started it) and says when live's weekly session
@@ -32,6 +34,7 @@ LOGIN_REFUSED = "login_refused"
 UNPLANNED_START = "unplanned_start"
 IBKR_RESET = "ibkr_reset"
 API_READ_ONLY = "api_read_only"
+COMPETING_LOGIN = "competing_login"
 # What led to a login when no line said: the container's start (a verb's start is accounted for by the verb).
 DEFAULT_CAUSE = "a start of the container"
 
@@ -155,6 +158,11 @@ class _Walk:
     def on_session_taken(self, at: str, happening: log.Happening) -> None:
         if self.live:
             self.result.session = ""
+
+    def on_session_kept(self, at: str, happening: log.Happening) -> None:
+        self.alert(COMPETING_LOGIN, f"IBC: {happening.text} (at {at}): the instance's IBKR user logged in elsewhere; "
+                                    "the gateway kept its session (ExistingSessionDetectedAction primary) and ended "
+                                    "the other login")
 
     def on_read_only(self, at: str, happening: log.Happening) -> None:
         wanted = str(self.settings["read_only_api"]).lower()

@@ -7,7 +7,7 @@ The CLI uses it for ``status``, the role's settings filter on the controller, an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -19,10 +19,6 @@ RESET_ZONE = "America/New_York"
 RESET_DAY = "sun"
 RESET_TIME = time(1, 0)
 SESSION_LIMIT = timedelta(days=7)
-NIGHTLY_START = time(23, 45)
-NIGHTLY_LENGTH = timedelta(minutes=30)
-RESET_BEFORE = timedelta(minutes=15)
-RESET_AFTER = timedelta(minutes=45)
 # How long before a session ends short of the next planned sign-in that status warns (see LiveSession.lasts).
 WARN_AHEAD = timedelta(days=1)
 CLOCK_PATTERN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
@@ -79,21 +75,17 @@ def last_weekly(now: datetime, day: str, at: time, tz: ZoneInfo) -> datetime:
     return moment
 
 
-def maintenance(moment: datetime) -> tuple[str, datetime] | None:
-    """The IBKR maintenance window ``moment`` falls in, its name and end; None outside one.
+def maintenance(moment: datetime, windows: Sequence[dict[str, Any]]) -> tuple[str, datetime] | None:
+    """The IBKR maintenance window ``moment`` falls in, its name and end (UTC); None outside all of them.
 
-    IBKR's nightly maintenance (around 23:45-00:15 US/Eastern) and the weekly token reset (Sunday 01:00 US/Eastern,
-    from 15 minutes before to 45 after) disconnect gateways on IBKR's side (reference/gateway.md, section 2).
+    ``windows`` is ``ib_gateway_ibkr_maintenance``: named windows (``{name, time_zone, days, start, end}``) in which
+    IBKR's side disconnects gateways, such as its nightly maintenance and the weekly reset of its region's servers
+    (reference/gateway.md, section 2).
     """
-    tz = ZoneInfo(RESET_ZONE)
-    local = moment.astimezone(tz)
-    for back in (0, 1):
-        start = _at(local.date() - timedelta(days=back), NIGHTLY_START, tz)
-        if start <= moment < start + NIGHTLY_LENGTH:
-            return "IBKR's nightly maintenance", start + NIGHTLY_LENGTH
-    reset = next_reset(moment - RESET_AFTER)
-    if reset - RESET_BEFORE <= moment < reset + RESET_AFTER:
-        return "IBKR's weekly reset", reset + RESET_AFTER
+    for spec in windows:
+        for start, end in Window.parse(spec).spans(moment, days=1):
+            if start <= moment < end:
+                return str(spec["name"]), end
     return None
 
 

@@ -134,7 +134,7 @@ def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) ->
     if confirmed != state.reported:
         if confirmed in PROBLEMS:
             events.append(Event(confirmed, seen.detail + _soft_note(settings, soft, state)
-                                + _window_note(new.disconnected_since if confirmed == DISCONNECTED else "")))
+                                + _window_note(new.disconnected_since if confirmed == DISCONNECTED else "", settings)))
             new.problem_at = new.said_at = now.isoformat()
         elif confirmed == READY and state.reported in PROBLEMS:
             events.append(Event(RECOVERED, f"ready again after {state.reported}: {seen.detail}"))
@@ -151,12 +151,12 @@ def _disconnect_deadline(since: str, settings: dict[str, Any]) -> datetime:
     """A disconnect is alerted after the grace, or after the grace past the end of the IBKR maintenance it began in."""
     began = _time(since)
     grace = timedelta(seconds=float(settings["disconnect_grace"]))
-    window = session_clock.maintenance(began)
+    window = session_clock.maintenance(began, settings["maintenance"])
     return max(began, window[1] if window else began) + grace
 
 
-def _window_note(since: str) -> str:
-    window = session_clock.maintenance(_time(since)) if since else None
+def _window_note(since: str, settings: dict[str, Any]) -> str:
+    window = session_clock.maintenance(_time(since), settings["maintenance"]) if since else None
     if window is None:
         return ""
     return f"; it began during {window[0]}, which ended at {window[1].astimezone(UTC).isoformat(timespec='minutes')}"

@@ -6,6 +6,9 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import yaml
 
 from ibgw_ops.paths import COLLECTION
 
@@ -37,3 +40,11 @@ def settings_filters() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@cache
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's defaults (roles/<role>/defaults/main.yml) as the checkout has them."""
+    loaded = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded

@@ -137,6 +137,14 @@ def test_a_taken_session_ends_lives_weekly_session():
     assert told.session == "" and told.events == []
 
 
+def test_a_login_elsewhere_that_live_pushes_out_is_named_and_keeps_the_session():
+    told = reviewed(stamped("IBC: Re-login to session", "IBC: Continue this session and let the other session exit "
+                                                       "(scenario 5)"))
+    assert [event.kind for event in told.events] == ["competing_login"]
+    assert "(at 2026-03-04T04:45:01+00:00)" in told.events[0].detail and "kept its session" in told.events[0].detail
+    assert told.session is None and told.logins == [] and not told.stop
+
+
 def test_lines_up_to_the_ledgers_read_to_are_left_out_and_both_streams_merge_in_time_order():
     lines = DAILY_RESUMED
     after = lines[2].split(" ")[0]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.layout import settings_filters
+from tests.support.layout import role_defaults, settings_filters
 
 SECRET = "projects/p-12345/secrets/ibkr/versions/1"
 PATTERN = r"^projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]+/versions/(latest|[1-9][0-9]*)$"
@@ -101,6 +101,8 @@ def good_instance(**settings: Any) -> dict[str, Any]:
 
 WINDOW = {"time_zone": "America/New_York", "days": ["mon", "fri"], "start": "09:30", "end": "16:00"}
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
+MAINTENANCE = role_defaults("ib_gateway")["ib_gateway_ibkr_maintenance"]
+NIGHTLY = MAINTENANCE[0]
 WATCHDOG = {"ib_gateway_watchdog_interval": 30, "ib_gateway_watchdog_not_ready_ticks": 3,
             "ib_gateway_disconnect_grace": 300, "ib_gateway_session_expiring_before": 3600,
             "ib_gateway_alert_timeout": 5, "ib_gateway_alert_webhook": "", "ib_gateway_alert_urls": [],
@@ -110,7 +112,7 @@ WATCHDOG = {"ib_gateway_watchdog_interval": 30, "ib_gateway_watchdog_not_ready_t
 def errors(plugin: ModuleType, instances: list[dict[str, Any]], *, full: bool = True, **settings: Any) -> list[str]:
     given = {"protected_window": WINDOW, "signin_schedule": SCHEDULE, "target": "all",
              "managed_env": ["TWS_PASSWORD", "TRADING_MODE"], "probe_client_id": 999, "pipeline_client_id": "",
-             "instances": full, "watchdog": WATCHDOG, **settings}
+             "instances": full, "watchdog": WATCHDOG, "maintenance": MAINTENANCE, **settings}
     return list(plugin.setting_errors(instances, given))
 
 
@@ -183,6 +185,21 @@ def test_each_bad_watchdog_setting_is_named_and_a_bad_webhook_is_never_shown(plu
     (found,) = errors(plugin, [good_instance()], watchdog={**WATCHDOG, key: value})
     assert expected in found and "T0KEN" not in found
     assert errors(plugin, [good_instance()], full=False, watchdog={**WATCHDOG, key: value}) == []
+
+
+@pytest.mark.parametrize(("maintenance", "expected"), [
+    ({"name": "x"}, "ib_gateway_ibkr_maintenance: a list of {name: text, time_zone: an IANA name"),
+    ([{**NIGHTLY, "name": " "}], "ib_gateway_ibkr_maintenance[0].name: a name the alerts can quote"),
+    ([NIGHTLY, {**NIGHTLY, "days": ["sunday"]}], "ib_gateway_ibkr_maintenance[1].days: 'sunday' is not a day "
+                                                 "(allowed: mon, tue"),
+    ([{**NIGHTLY, "start": "9:30"}], "ib_gateway_ibkr_maintenance[0].start: "),
+    ([{**NIGHTLY, "time_zone": "America/Springfield"}], "ib_gateway_ibkr_maintenance[0].time_zone: "),
+    ([{key: value for key, value in NIGHTLY.items() if key != "end"}], "(got {'name': "),
+])
+def test_each_bad_maintenance_window_is_named_with_its_index_and_what_is_allowed(plugin, maintenance, expected):
+    (found,) = errors(plugin, [good_instance()], maintenance=maintenance)
+    assert expected in found, found
+    assert errors(plugin, [good_instance()], full=False, maintenance=maintenance) == []
 
 
 def test_good_watchdog_settings_pass(plugin):

@@ -9,8 +9,11 @@ import pytest
 
 from ibgw_ops.on_host import session_clock
 from ibgw_ops.on_host.session_clock import LiveSession, Window
+from tests.support.layout import role_defaults
 
 NY = ZoneInfo("America/New_York")
+# The role's default windows: IBKR's North American nightly maintenance and weekly reset.
+MAINTENANCE = role_defaults("ib_gateway")["ib_gateway_ibkr_maintenance"]
 SCHEDULE = {"day": "sun", "time": "17:00", "time_zone": "America/New_York"}
 MARKET = {"time_zone": "America/New_York", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:30",
           "end": "16:00"}
@@ -150,4 +153,15 @@ def test_a_session_that_reaches_the_next_planned_sign_in_never_warns():
     (datetime(2026, 7, 5, 5, 45, tzinfo=UTC), None),
 ])
 def test_ibkr_s_maintenance_windows_in_new_york_time_across_daylight_saving(moment, expected):
-    assert session_clock.maintenance(moment) == expected
+    assert session_clock.maintenance(moment, MAINTENANCE) == expected
+
+
+def test_a_region_s_own_maintenance_window_replaces_new_york_s():
+    hong_kong = [{"name": "IBKR's Asian servers' maintenance", "time_zone": "Asia/Hong_Kong",
+                  "days": ["mon", "tue", "wed", "thu", "fri"], "start": "16:30", "end": "17:30"}]
+    tuesday = datetime(2026, 3, 3, 8, 40, tzinfo=UTC)  # 16:40 in Hong Kong
+    assert session_clock.maintenance(tuesday, hong_kong) == (hong_kong[0]["name"],
+                                                             datetime(2026, 3, 3, 9, 30, tzinfo=UTC))
+    assert session_clock.maintenance(tuesday + timedelta(days=4), hong_kong) is None, "Saturday"
+    assert session_clock.maintenance(datetime(2026, 3, 5, 4, 50, tzinfo=UTC), hong_kong) is None
+    assert session_clock.maintenance(datetime(2026, 3, 5, 4, 50, tzinfo=UTC), []) is None

@@ -129,6 +129,35 @@ def test_a_login_elsewhere_plays_ibc_s_scenario_for_the_logged_in_session(standi
         assert gateway.proc.poll() is None
 
 
+def test_an_outage_on_ibkr_s_side_is_1100_then_1102_with_the_session_kept(standin):
+    gateway = standin(STANDIN_OUTAGE="0.5")
+    gateway.logged_in()
+    client = RawClient(gateway.port)
+    client.handshake(3)
+    client.read_until("9")
+    gateway.signal(signal.SIGUSR2)
+    assert client.read_until("4")[3] == "1100"
+    late = RawClient(gateway.port)
+    late.handshake(4)
+    assert late.read_until("4")[3] == "1100", "a client that connects during the outage hears it too"
+    assert client.read_until("4")[3] == "1102"
+    assert gateway.proc.poll() is None
+
+
+def test_a_failed_connection_to_the_server_is_gateway_dialog_handler_s_cold_restart(standin):
+    # GatewayDialogHandler: the dialog's text, "Cold restart in progress", StopTask(forceColdRestart) when logged in.
+    gateway = standin(STANDIN_OUTAGE="0.2")
+    gateway.logged_in()
+    (gateway.settings / "standin-knobs").write_text("STANDIN_OUTAGE_END=failed\n")
+    gateway.signal(signal.SIGUSR2)
+    assert gateway.exit_code() == 0
+    text = [line.split(" IBC: ", 1)[-1] for line in gateway.lines]
+    assert text[text.index("Login has completed") + 1:] == [
+        "Connection to server failed", "Cold restart in progress",
+        "Login has completed: exiting via [File, Close] menu"]
+    assert (gateway.settings / "COLDRESTARTtest").exists()
+
+
 @pytest.mark.parametrize(("action", "other", "lines", "completes"), [
     ("secondary", "yes", ["End this session and let the other session proceed (scenario 2)"], False),
     ("bogus", "yes", ["ExistingSessionDetectedAction has an invalid value: bogus: assuming 'secondary'",

@@ -13,12 +13,13 @@ import pytest
 
 from ibgw_ops.on_host import alert_spool, gateway_log, login_ledger, watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
+from tests.support.layout import role_defaults
 from tests.support.webhook import Receiver
 
 T0 = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # a Wednesday
 SETTINGS = {"not_ready_ticks": 3, "disconnect_grace": 300, "soft_restart": False, "session_expiring_before": 3600,
             "signin_schedule": {"day": "sun", "time": "17:00", "time_zone": "America/New_York"},
-            "repeat_interval": 0}
+            "repeat_interval": 0, "maintenance": role_defaults("ib_gateway")["ib_gateway_ibkr_maintenance"]}
 READY = Seen(expected=True, condition=watchdog.READY, detail="ready", container_id="c1")
 
 

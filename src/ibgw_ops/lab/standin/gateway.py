@@ -9,7 +9,8 @@ it does is marked *gateway* and kept to what IBC's code and the image's scripts 
 Rehearsal knobs are ``STANDIN_*`` variables (docs/lab.md: the rehearsal knobs); none is a secret. Lines
 ``STANDIN_*=value`` in the file ``standin-knobs`` of the settings folder override them from the next Java start on
 (``STANDIN_RESUME`` at the next restart), so a test changes IBKR's answers between two logins of one container.
-``kill -USR1`` on this process plays "the same user logged in elsewhere".
+``kill -USR1`` on this process plays "the same user logged in elsewhere", ``kill -USR2`` "IBKR's side dropped the
+gateway" (``server_outage``).
 """
 
 from __future__ import annotations
@@ -262,9 +263,7 @@ class Gateway:
             # LoginFailedDialogHandler: then StopTask(cold restart) before the login has completed.
             log("Login failed")
             log("Cold restart in progress")
-            self._flag_file("COLDRESTART")
-            log("Login has not completed: exiting immediately")
-            self.exit(0)
+            self.stop_task(None, cold_restart=True)
             return
         if s.other_session in ("yes", "primary") and not await self.existing_session_at_login():
             return
@@ -387,6 +386,33 @@ class Gateway:
             log("Continue this session and let the other session exit (scenario 5)")
             self.reconnect()
 
+    def server_outage(self) -> None:
+        """IBKR's side drops the gateway (its nightly maintenance, the weekly reset of its servers).
+
+        gateway: the API clients hear 1100 at once; after ``STANDIN_OUTAGE`` seconds (read now, from the knobs) either
+        1102 (restored, data maintained) or, with ``STANDIN_OUTAGE_END=failed``, the dialog titled "Gateway" whose
+        text starts "Connection to server failed" (the rest of its text is in no source). IBC's GatewayDialogHandler
+        logs that text, then "Cold restart in progress", and runs StopTask with a cold restart: ibcstart.sh starts
+        the Java process again into a full login.
+        """
+        if not self.logged_in or self.disconnected:
+            return
+        self.disconnected = True
+        self.broadcast_error(CONNECTIVITY_LOST, "Connectivity between IB and Trader Workstation has been lost.")
+        current = knobs(self.config_dir, os.environ)
+        self.spawn(self.outage_ends(_seconds(current, "STANDIN_OUTAGE", 5.0),
+                                    current.get("STANDIN_OUTAGE_END", "restored").strip().lower() == "failed"))
+
+    async def outage_ends(self, seconds: float, failed: bool) -> None:
+        """The outage's end: IBKR back (1102), or the Gateway's dialog and IBC's cold restart."""
+        await asyncio.sleep(seconds)
+        if not failed:
+            self.reconnect()
+            return
+        log("Connection to server failed")
+        log("Cold restart in progress")
+        self.stop_task(None, cold_restart=True)
+
     def reconnect(self) -> None:
         """Back in session: tell the API clients."""
         self.disconnected = False
@@ -432,10 +458,12 @@ class Gateway:
             (folder / "autorestart").write_text(f"{int(time.time())}\n")
         self.exit(0)
 
-    def stop_task(self, writer: asyncio.StreamWriter | None) -> None:
-        """StopTask for the STOP command: halt before login, else exit through File > Close."""
+    def stop_task(self, writer: asyncio.StreamWriter | None, cold_restart: bool = False) -> None:
+        """StopTask: halt before login, else exit through File > Close; a cold restart leaves its flag file first."""
         if writer is not None:
             writer.write(b"OK Shutting down: STOP command\n")
+        if cold_restart:
+            self._flag_file("COLDRESTART")
         if self.logged_in:
             log("Login has completed: exiting via [File, Close] menu")
         else:
@@ -551,6 +579,7 @@ class Gateway:
         s = self.settings
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGUSR1, self.session_taken)
+        loop.add_signal_handler(signal.SIGUSR2, self.server_outage)
         servers: list[asyncio.Server] = []
         if s.command_port:
             log(f"CommandServer is starting with port {s.command_port}")
