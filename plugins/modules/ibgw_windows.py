@@ -47,8 +47,9 @@ def main() -> None:
     if stray:
         module.fail_json(msg=f"units: names must be file names starting with {params['prefix']} (got {stray})")
     directory = params["unit_dir"]
-    present = sorted(name for name in os.listdir(directory) if name.startswith(params["prefix"])) \
-        if os.path.isdir(directory) else []
+    # Unit files only: a drop-in folder (<unit>.d, as `systemctl edit` makes) is the operator's and stays.
+    present = sorted(name for name in os.listdir(directory) if name.startswith(params["prefix"])
+                     and not os.path.isdir(os.path.join(directory, name))) if os.path.isdir(directory) else []
     try:
         written = [name for name, content in sorted(units.items())
                    if differs(os.path.join(directory, name), content.encode(), 0, 0, 0o644)]

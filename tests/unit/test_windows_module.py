@@ -63,6 +63,18 @@ def test_units_no_longer_wanted_are_disabled_and_removed_and_others_left_alone(t
     assert calls(tmp_path) == ["disable --now ibgw-window-old-1-end.timer", "daemon-reload"]
 
 
+def test_an_operator_s_drop_in_folder_is_left_alone_when_its_unit_stays_or_goes(tmp_path):
+    units = {"ibgw-window-paper-1-start.timer": TIMER}
+    drop_in = tmp_path / "units" / "ibgw-window-paper-1-start.timer.d"
+    drop_in.mkdir(parents=True)
+    (drop_in / "override.conf").write_text("[Timer]\nOnCalendar=\nOnCalendar=*-*-* 09:00:00\n")
+    assert apply(tmp_path, units)["removed"] == []
+    (tmp_path / "active").write_text("ibgw-window-paper-1-start.timer\n")
+    assert apply(tmp_path, units)["changed"] is False
+    gone = apply(tmp_path, {})
+    assert gone["removed"] == ["ibgw-window-paper-1-start.timer"] and (drop_in / "override.conf").exists()
+
+
 def test_a_unit_outside_the_prefix_is_refused(tmp_path):
     result = apply(tmp_path, {"ssh.service": "[Service]\n"})
     assert result["failed"] and "names must be file names starting with ibgw-window-" in result["msg"]
