@@ -11,8 +11,8 @@ the handshake unanswered (``not_ready``) or answered without nextValidId (``api_
 disconnected from IBKR (1100/2110) for longer than the grace (IBKR's nightly maintenance stays quiet), ready again
 (``recovered``). Only a change of the reported condition alerts, and a problem that lasts is said again every
 ``repeat_interval`` seconds until it clears: ``recovered`` says so once; a tidy stop ends it quietly (the operator
-acted). The state between ticks is a small JSON file. For live, ``calendar`` adds ``signin_due`` and
-``session_expiring`` from the weekly sign-in schedule.
+acted), also when a start followed before the next tick. The state between ticks is a small JSON file. For live,
+``calendar`` adds ``signin_due`` and ``session_expiring`` from the weekly sign-in schedule.
 
 Every tick hands its alerts to the spool (``alert_spool``), which retries what was not delivered, and pings the
 heartbeat URL (healthchecks.io's convention: ``<url>`` while every watched gateway of the host is as expected,
@@ -81,6 +81,7 @@ class Seen:
     restart_count: int = 0
     finished_at: datetime | None = None
     started_at: str = ""
+    stopped_at: datetime | None = None
 
 
 @dataclass
@@ -105,6 +106,10 @@ class State:
 
 def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) -> tuple[State, list[Event], bool]:
     """The next state, the alerts of this tick, and whether to soft-restart a hung API now."""
+    last_start = _docker_time(state.started_at)
+    if seen.expected and seen.stopped_at and last_start and seen.stopped_at > last_start:
+        # A tidy stop and a new start between two ticks (a sign-in's stop and start): the stop ended the old problem.
+        state = replace(state, reported=IDLE, unready=0, disconnected_since="")
     new = replace(state, since=state.since or now.isoformat())
     if not seen.expected:
         idle = replace(new, reported=IDLE, unready=0, disconnected_since="", container_id="", restart_count=0)
@@ -213,7 +218,8 @@ def observe(settings: dict[str, Any], run: Run) -> Seen | None:
         stopped = None
     expected = started is not None and (stopped is None or started.timestamp() > stopped)
     common = {"expected": expected, "container_id": found["id"], "restart_count": found["restart_count"],
-              "finished_at": _docker_time(found["finished_at"]), "started_at": started_text}
+              "finished_at": _docker_time(found["finished_at"]), "started_at": started_text,
+              "stopped_at": datetime.fromtimestamp(stopped, UTC) if stopped is not None else None}
     if not expected:
         return Seen(condition=IDLE, **common)
     if not found["running"]:

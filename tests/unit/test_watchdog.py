@@ -54,6 +54,18 @@ def test_an_exited_container_alerts_once_with_its_exit_code_and_never_again_whil
     assert kinds == [[], ["container_exited"], [], [], []]
 
 
+def test_a_tidy_stop_and_a_start_between_two_ticks_end_the_old_problem_quietly():
+    old_start = gateway_log.stamp(T0 - timedelta(hours=2))
+    state = State(since=T0.isoformat(), reported=watchdog.NOT_READY, unready=40, started_at=old_start)
+    new_start = gateway_log.stamp(T0 - timedelta(seconds=20))
+    _, events, _ = decide(state, seen(watchdog.READY, started_at=new_start, stopped_at=T0 - timedelta(seconds=25)),
+                          T0, SETTINGS)
+    assert events == [], "the sign-in's stop ended not_ready; its new session is no recovery"
+    _, events, _ = decide(state, seen(watchdog.READY, started_at=old_start, stopped_at=T0 - timedelta(hours=3)),
+                          T0, SETTINGS)
+    assert [event.kind for event in events] == ["recovered"], "no stop since: the same run got better"
+
+
 def test_not_ready_alerts_only_after_n_ticks_in_a_row_and_ready_again_is_one_recovered():
     not_ready = seen(watchdog.NOT_READY)
     _, kinds, _ = run_ticks([READY, not_ready, not_ready, READY, not_ready, not_ready, not_ready, not_ready, READY,
