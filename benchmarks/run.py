@@ -116,16 +116,19 @@ def main() -> None:
     if unknown:
         parser.error(f"--rows: unknown group(s) {', '.join(unknown)}; allowed: {', '.join(available)}")
     started = time.monotonic()
-    if set(chosen) - {"startup", "provision"}:
+    uses_lab = bool(set(chosen) - {"startup", "provision"})
+    if uses_lab:
         ibgw("lab", "up")
         playbook("site.yml")
         set_login_delay(0)
     results = [row for name in chosen for row in available[name]()]
-    if set(chosen) - {"startup", "provision"}:
+    if uses_lab:
         paper_down()
     print(table(results))
-    print(f"\n{args.runs} runs each; {time.monotonic() - started:.0f} s in all; lab VM {LAB} (remove: "
-          f"IBGW_OPS_LAB_NAME={LAB} IBGW_OPS_STATE_DIR={STATE} ibgw-ops lab down)", file=sys.stderr)
+    print(f"\n{args.runs} runs each; {time.monotonic() - started:.0f} s in all", file=sys.stderr)
+    if uses_lab:
+        print(f"lab VM {LAB} (remove: IBGW_OPS_LAB_NAME={LAB} IBGW_OPS_STATE_DIR={STATE} ibgw-ops lab down)",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
