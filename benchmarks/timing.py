@@ -46,6 +46,20 @@ def timed(action: Callable[[], object], runs: int, before: Callable[[], object] 
     return Sample(times)
 
 
+def alternated(actions: dict[str, Callable[[], object]], runs: int,
+               before: Callable[[], object] | None = None) -> dict[str, Sample]:
+    """Each action once per round, in turn, so a slow minute on a shared machine falls on every side alike."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, action in actions.items():
+            if before:
+                before()
+            start = time.perf_counter()
+            action()
+            times[name].append(time.perf_counter() - start)
+    return {name: Sample(values) for name, values in times.items()}
+
+
 def table(results: list[Result]) -> str:
     lines = ["| benchmark | ibgw-ops: median (min-max) | baseline | baseline: median (min-max) | measure | target "
              "| met |", "|---|---|---|---|---|---|---|"]

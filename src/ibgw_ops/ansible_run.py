@@ -1,10 +1,10 @@
 """The one place that runs a playbook through ansible-runner (ansible-navigator style).
 
-Each run gets a private directory (0700) under the state directory that is removed afterwards; events stay in
-memory; extra variables and the environment never carry a secret (credentials live in vault-encrypted inventory or
-in the credentials file the role reads on the controller, the vault password goes over the runner's pty only);
-host keys are checked. On a terminal the operator sees one line per task result; elsewhere (cron) a successful
-run prints nothing and a failed one a summary per host.
+Each run gets a private directory (0700) under the state directory that is removed afterwards; events and facts
+stay in memory; extra variables and the environment never carry a secret (credentials live in vault-encrypted
+inventory or in the credentials file the role reads on the controller, the vault password goes over the runner's
+pty only); host keys are checked. On a terminal the operator sees one line per task result; elsewhere (cron) a
+successful run prints nothing and a failed one a summary per host.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ class PlaybookRunner:
                 verbosity=self.verbosity or None,
                 quiet=True,
                 suppress_env_files=True,
+                # Facts stay in ansible-playbook's memory: nothing reads a cache file in a directory removed after.
+                fact_cache_type="memory",
                 event_handler=events.handle,
                 cancel_callback=self.interrupts.requested if cancellable else None,
             )

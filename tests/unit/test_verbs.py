@@ -104,11 +104,14 @@ def test_events_never_go_to_disk_and_the_environment_checks_host_keys(fake):
     assert cli.main(["status"]) == ExitCode.OK
     call = fake.calls[0]
     assert call["event_handler"](stats()) is False
+    assert call["fact_cache_type"] == "memory"
     env = call["envvars"]
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
     assert env["ANSIBLE_CONFIG"] == str(data_dir() / "ansible.cfg")
     assert Path(env["ANSIBLE_CONFIG"]).is_file()
     assert not [name for name in env if "PASS" in name or "SECRET" in name]
+    # A per-run control path would end each host's SSH master with the run (tests/unit/test_ansible_cfg.py).
+    assert not [name for name in env if "CONTROL_PATH" in name]
 
 
 def test_the_vault_password_goes_to_the_prompt_only(fake, monkeypatch):
