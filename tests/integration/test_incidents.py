@@ -22,7 +22,7 @@ from ibgw_ops.on_host import gateway_log
 from tests.support.lab import Lab, wait_for
 from tests.support.webhook import Receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+pytestmark = [pytest.mark.integration, pytest.mark.restarts]
 INTERVAL = 3
 STATE = "/var/lib/ibgw-ops"
 INSTANCES = [

@@ -18,7 +18,7 @@ from ibgw_ops.errors import ExitCode
 from ibgw_ops.lab import images
 from tests.support.lab import Lab, recap_changed
 
-pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+pytestmark = [pytest.mark.integration, pytest.mark.restarts]
 
 # What an upgrade must leave alone: the settings directory and the secrets (byte for byte).
 KEPT = "cd /opt/ibgw/paper && find settings secrets -type f -exec sha256sum {} + | sort"

@@ -13,7 +13,7 @@ from ibgw_ops.on_host import session_clock
 from tests.support.lab import Lab, recap_changed, wait_for
 from tests.support.layout import settings_filters
 
-pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+pytestmark = [pytest.mark.integration, pytest.mark.restarts]
 PAPER = {"name": "paper", "mode": "paper"}
 SUNDAY = {"day": "sun", "time": "17:00", "time_zone": "America/New_York", "on_vm": True}
 PUSH = "IBC: Second Factor Authentication initiated"

@@ -17,7 +17,7 @@ from ibgw_ops.on_host import session_clock
 from tests.support.lab import Lab, recap_changed, wait_for
 from tests.support.webhook import Receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+pytestmark = [pytest.mark.integration, pytest.mark.restarts]
 INTERVAL = 3
 # The stand-in's rehearsal of "the same user logged in elsewhere" (docs/lab.md: the stand-in).
 LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
