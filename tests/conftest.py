@@ -175,8 +175,7 @@ _converged: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def receiver(deployed: Lab) -> Iterator[Receiver]:
     """A webhook receiver where the roles VM reaches this machine: the lab network's gateway address."""
-    network = docker.from_env().networks.get(deployed.name)
-    server = Receiver(host=network.attrs["IPAM"]["Config"][0]["Gateway"])
+    server = Receiver(host=deployed.controller)
     yield server
     server.shutdown()
 

@@ -256,3 +256,8 @@ def moment(docker_time: str) -> datetime:
     """Docker's stamp as an aware datetime (microseconds)."""
     head, _, fraction = docker_time.rstrip("Z").partition(".")
     return datetime.fromisoformat(f"{head}.{(fraction + '000000')[:6]}+00:00")
+
+
+def moment_if_set(docker_time: str) -> datetime | None:
+    """``moment``, or None for Docker's zero time (a container never started or stopped) or nothing."""
+    return None if not docker_time or docker_time.startswith("0001-") else moment(docker_time)

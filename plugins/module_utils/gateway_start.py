@@ -10,10 +10,12 @@ the dead-man switch, the recreate with the restart policy held at "no", the read
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +33,11 @@ ALERTS = {"session_taken": "session_taken", "login_failed": "login_failed", "two
 MISSING_IMAGE = re.compile(r"no such image|image .* not found|pull access denied", re.IGNORECASE)
 # How long IBC's RESTART keeps the old session (RestartTask: the next minute, or the one after from second 58).
 RESTART_LEAD = 62.0
+# Seconds a timer's command may take before it is killed: its docker, systemctl and apprise calls take seconds (the
+# longest, docker stop --time 10 and IBC's answer through docker exec); a hung one must not hold the timer forever.
+COMMAND_TIMEOUT = 120.0
+# The exit code of a command killed at its timeout (as coreutils' timeout gives).
+TIMED_OUT = 124
 
 
 class StartFailed(Exception):
@@ -220,8 +227,35 @@ def _container_state(host: Host, name: str) -> tuple[str, str]:
 
 
 def _run(argv: Sequence[str]) -> tuple[int, str, str]:
-    done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
-    return done.returncode, done.stdout, done.stderr
+    """A timer's command, killed after COMMAND_TIMEOUT seconds."""
+    return _bounded(argv, COMMAND_TIMEOUT)
+
+
+def _bounded(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
+    """A command's exit code, stdout and stderr, or TIMED_OUT and why.
+
+    A command still running after ``timeout`` seconds is killed with what it started (its own process group).
+    """
+    with subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):  # it ended at the last moment
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            return TIMED_OUT, "", f"{' '.join(argv)} did not finish within {timeout:g} s and was killed"
+    return process.returncode, out, err
+
+
+def _stop(params: Mapping[str, Any]) -> tuple[int, str, str]:
+    """The instance's stop script, given its longest legitimate run before it is killed.
+
+    That is the lock's wait, the grace period twice (docker wait after IBC's STOP, then compose stop) and
+    COMMAND_TIMEOUT for its other calls (IBC's STOP, docker update and inspect).
+    """
+    timeout = float(params["lock_timeout"]) + 2 * float(params["stop_grace_period"]) + COMMAND_TIMEOUT
+    return _bounded([params["stop_command"]], timeout)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -253,7 +287,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         outcome = start(params, _run)
     except StartFailed as failed:
-        _run([params["stop_command"]])
+        _stop(params)
         kind = ALERTS.get(str(failed.fields.get("reason")), "not_ready")
         why = "2FA not approved in time: " if failed.fields.get("reason") == gateway_log.TWOFA_PENDING else ""
         failure = alert.Alert(kind, instance, f"{what} failed: {why}{failed.msg}; {instance} is stopped again",
@@ -294,7 +328,7 @@ def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int |
         print(f"already signed in: {instance} signed in at {signed_in.isoformat()}, after IBKR's weekly reset; "
               "nothing to do", flush=True)
         return 0
-    rc, out, err = _run([params["stop_command"]])
+    rc, out, err = _stop(params)
     if rc != 0:
         say("not_ready", f"could not stop {instance} first: {err.strip() or out.strip()}; nothing was started")
         return 1

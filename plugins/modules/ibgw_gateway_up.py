@@ -44,9 +44,9 @@ options:
     required: true
     description: >-
       The instance's start settings (start.json, written by deploy): compose command, container, image, compose
-      file, restart-pending marker, lock file and timeout, dead-man switch lifetime, unit and stop command, sign-in
-      record, the previous container's files, IBC's command port, the API's address and port, the probe's client
-      id, the wait and the probe interval. Missing means not deployed.
+      file, restart-pending marker, lock file and timeout, dead-man switch lifetime, unit, stop command and grace
+      period, sign-in record, the previous container's files, IBC's command port, the API's address and port, the
+      probe's client id, the wait and the probe interval. Missing means not deployed.
   soft_restart: {type: bool, default: false, description: 'Restart a running gateway through IBC.'}
   wait: {type: float, description: 'Seconds to wait for ready instead of the settings'' (a soft restart adds 62).'}
 """

@@ -46,12 +46,11 @@ missing: {type: list, description: 'The packages dpkg does not have; the service
 """
 
 import os  # noqa: E402
-import stat  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import Changes, finish  # noqa: E402
 
 # What sync prints when it changed the running state (apply) or would change it (check, exit 3).
 SYNC_CHANGED = {"apply": ("applied", 0), "check": ("differs", 3)}
@@ -65,8 +64,7 @@ class Service:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
-        self.changes: list[str] = []
-        self.diffs: list[dict[str, str]] = []
+        self.host = Changes(module)
 
     def run(self, *argv: str) -> tuple[int, str, str]:
         """A command's exit code, stdout and stderr."""
@@ -82,51 +80,15 @@ class Service:
         installed = {line.split()[1] for line in out.splitlines() if line.startswith("installed ")}
         return [name for name in packages if name not in installed]
 
-    def directory(self, path: str) -> None:
-        """Create the directory (root, DIRECTORY_MODE) or fix its owner and mode."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            info = None
-        if info is not None and not stat.S_ISDIR(info.st_mode):
-            raise HostFileError(f"{path} is not a directory")
-        if info is not None and (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, DIRECTORY_MODE):
-            return
-        self.changes.append(path)
-        if self.module.check_mode:
-            return
-        try:
-            if info is None:
-                os.mkdir(path, DIRECTORY_MODE)
-            os.chown(path, 0, 0)
-            os.chmod(path, DIRECTORY_MODE)
-        except OSError as exc:
-            raise HostFileError(f"cannot create {path}: {exc.strerror}") from None
-
-    def file(self, path: str, content: bytes, mode: int) -> bool:
-        """Write the file (root-owned) when its content, owner or mode differ; whether it did."""
-        current = read(path)
-        if current is not None and (current.content, current.owner, current.group, current.mode) == (
-                content, 0, 0, mode):
-            return False
-        self.changes.append(path)
-        if self.module._diff:
-            self.diffs.append({"before_header": path, "after_header": path,
-                               "before": current.content.decode("utf-8", "replace") if current else "",
-                               "after": content.decode("utf-8", "replace")})
-        if not self.module.check_mode:
-            write_atomically(path, content, 0, 0, mode)
-        return True
-
     def systemctl(self, *args: str) -> None:
         """Run systemctl (never in check mode) and record it; fail naming the command."""
-        self.changes.append(f"systemctl {' '.join(args)}")
+        self.host.paths.append(f"systemctl {' '.join(args)}")
         if self.module.check_mode:
             return
         rc, out, err = self.run("systemctl", *args)
         if rc != 0:
             self.module.fail_json(msg=f"systemctl {' '.join(args)} failed: {err.strip() or out.strip()}", rc=rc,
-                                  changes=self.changes)
+                                  changes=self.host.paths)
 
     def ensure_running(self, reload: bool) -> None:
         """Reload systemd when a unit changed; enable and start the service when it is not."""
@@ -144,10 +106,10 @@ class Service:
         rc, out, err = self.run(program, mode)
         said = out.strip()
         if (said, rc) == SYNC_CHANGED[mode]:
-            self.changes.append(f"{program} {mode}: {said}")
+            self.host.paths.append(f"{program} {mode}: {said}")
         elif (said, rc) != ("unchanged", 0):
             self.module.fail_json(msg=f"{program} {mode} exited {rc}: {err.strip() or said}", rc=rc,
-                                  stdout=out, stderr=err, changes=self.changes)
+                                  stdout=out, stderr=err, changes=self.host.paths)
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
@@ -160,20 +122,17 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     service = Service(module)
     missing = service.missing()
     for path in params["directories"]:
-        service.directory(path)
+        service.host.directory(path, 0, DIRECTORY_MODE)
     reload = False
     for entry in params["files"]:
-        written = service.file(str(entry["dest"]), str(entry["content"]).encode(), int(str(entry["mode"]), 8))
+        written = service.host.file(str(entry["dest"]), str(entry["content"]).encode(), 0, int(str(entry["mode"]), 8))
         reload = reload or (written and bool(entry.get("reload", False)))
     if not missing:
         service.ensure_running(reload)
         program = params["sync"]
-        if program and not (module.check_mode and program in service.changes):
+        if program and not (module.check_mode and program in service.host.paths):
             service.sync(program)
-    result: dict[str, Any] = {"changed": bool(service.changes), "changes": service.changes, "missing": missing}
-    if module._diff:
-        result["diff"] = service.diffs
-    return result
+    return service.host.result(missing=missing)
 
 
 def main() -> None:
@@ -188,11 +147,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except HostFileError as exc:
-        module.fail_json(msg=f"service {module.params['service']}: {exc}", changed=False)
-    module.exit_json(**result)
+    finish(module, lambda: run(module), f"service {module.params['service']}")
 
 
 if __name__ == "__main__":

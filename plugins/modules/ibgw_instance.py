@@ -61,13 +61,17 @@ image_digest: {type: str, description: 'The image''s registry digest, "" when it
 
 import os  # noqa: E402
 import re  # noqa: E402
-import stat  # noqa: E402
 from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_container import inspect  # noqa: E402
-from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import HostFileError, read, write_atomically  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.host_files import (  # noqa: E402
+    Changes,
+    HostFileError,
+    finish,
+    read,
+)
 
 MARKER = "restart-pending"
 # Where the VM-side code goes, as a package: python3 -m ibgw_on_host.<module> with PYTHONPATH=<instance>/lib.
@@ -81,53 +85,17 @@ class Instance:
         self.module = module
         self.params = module.params
         self.dir = os.path.join(self.params["root"], self.params["name"])
-        self.changes: list[str] = []
+        self.host = Changes(module)
         self.restart_changes: list[str] = []
-        self.diffs: list[dict[str, str]] = []
 
     def path(self, *parts: str) -> str:
         """A path inside the instance directory."""
         return os.path.join(self.dir, *parts)
 
-    def _changed(self, path: str, *, restart: bool) -> None:
-        self.changes.append(path)
-        if restart:
-            self.restart_changes.append(path)
-
-    def directory(self, path: str, owner: int, mode: int) -> None:
-        """Create the directory or fix its owner and mode."""
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            info = None
-        if info is not None and not stat.S_ISDIR(info.st_mode):
-            raise HostFileError(f"{path} is not a directory")
-        if info is not None and (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (owner, owner, mode):
-            return
-        self._changed(path, restart=False)
-        if self.module.check_mode:
-            return
-        try:
-            if info is None:
-                os.mkdir(path, mode)
-            os.chown(path, owner, owner)
-            os.chmod(path, mode)
-        except OSError as exc:
-            raise HostFileError(f"cannot create {path}: {exc.strerror}") from None
-
     def file(self, path: str, content: bytes, owner: int, mode: int, *, restart: bool) -> None:
-        """Write the file when its content, owner or mode differ; keep its diff."""
-        current = read(path)
-        if current is not None and (current.content, current.owner, current.group, current.mode) == (
-                content, owner, owner, mode):
-            return
-        self._changed(path, restart=restart)
-        if self.module._diff:
-            self.diffs.append({"before_header": path, "after_header": path,
-                               "before": current.content.decode("utf-8", "replace") if current else "",
-                               "after": content.decode("utf-8", "replace")})
-        if not self.module.check_mode:
-            write_atomically(path, content, owner, owner, mode)
+        """Write the file when its content, owner or mode differ; a change that needs a restart is kept apart."""
+        if self.host.file(path, content, owner, mode) and restart:
+            self.restart_changes.append(path)
 
     def time_zone(self, time_zone: str) -> None:
         """TimeZone=<zone> in jts.ini's [Logon] section, as the image writes it into a new jts.ini."""
@@ -152,7 +120,9 @@ class Instance:
         """Remove the file if it exists."""
         if not os.path.lexists(path):
             return
-        self._changed(path, restart=restart)
+        self.host.paths.append(path)
+        if restart:
+            self.restart_changes.append(path)
         if not self.module.check_mode:
             try:
                 os.unlink(path)
@@ -168,10 +138,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             module.fail_json(msg=f"gateway {params['name']}: files[].dest must be a plain file name (got '{name}')")
     instance = Instance(module)
     uid = params["uid"]
-    instance.directory(params["root"], 0, 0o755)
-    instance.directory(instance.dir, 0, 0o750)
-    instance.directory(instance.path("secrets"), uid, 0o700)
-    instance.directory(instance.path("settings"), uid, 0o700)
+    instance.host.directory(params["root"], 0, 0o755)
+    instance.host.directory(instance.dir, 0, 0o750)
+    instance.host.directory(instance.path("secrets"), uid, 0o700)
+    instance.host.directory(instance.path("settings"), uid, 0o700)
     for entry in params["files"]:
         instance.file(instance.path(str(entry["dest"])), str(entry["content"]).encode(), 0,
                       int(str(entry["mode"]), 8), restart=bool(entry.get("restart", True)))
@@ -185,17 +155,9 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         instance.file(marker, params["pending_text"].encode(), 0, 0o644, restart=False)
     elif not found["running"]:
         instance.remove(marker, restart=False)
-    pending = found["running"] and (marker in instance.changes or os.path.exists(marker))
-    result: dict[str, Any] = {
-        "changed": bool(instance.changes),
-        "changes": instance.changes,
-        "running": found["running"],
-        "restart_pending": pending,
-        **{key: found[key] for key in ("container", "image", "image_id", "image_digest")},
-    }
-    if module._diff:
-        result["diff"] = instance.diffs
-    return result
+    pending = found["running"] and (marker in instance.host.paths or os.path.exists(marker))
+    return instance.host.result(running=found["running"], restart_pending=pending,
+                                **{key: found[key] for key in ("container", "image", "image_id", "image_digest")})
 
 
 def _programs(instance: Instance, programs: dict[str, str]) -> None:
@@ -204,8 +166,8 @@ def _programs(instance: Instance, programs: dict[str, str]) -> None:
     for name in programs:
         if os.path.basename(name) != name or not name.endswith(".py") or name == "__init__.py":
             instance.module.fail_json(msg=f"programs: '{name}' must be a module's file name (*.py)")
-    instance.directory(instance.path(PROGRAMS[0]), 0, 0o755)
-    instance.directory(instance.path(*PROGRAMS), 0, 0o755)
+    instance.host.directory(instance.path(PROGRAMS[0]), 0, 0o755)
+    instance.host.directory(instance.path(*PROGRAMS), 0, 0o755)
     for name, content in {**programs, "__init__.py": ""}.items():
         instance.file(instance.path(*PROGRAMS, name), content.encode(), 0, 0o644, restart=False)
 
@@ -226,11 +188,7 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except HostFileError as exc:
-        module.fail_json(msg=f"gateway {module.params['name']}: {exc}", changed=False)
-    module.exit_json(**result)
+    finish(module, lambda: run(module), f"gateway {module.params['name']}")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ibgw_ops.errors import BadInput
-from ibgw_ops.on_host import session_clock
+from ibgw_ops.on_host import gateway_log, session_clock
 
 COLUMNS = ("host", "instance", "mode", "container", "uptime", "probe", "accounts", "memory", "previous", "image",
            "digest")
@@ -25,7 +24,7 @@ def with_uptime(rows: Sequence[dict[str, Any]], now: datetime | None = None) -> 
     moment = now or datetime.now(UTC)
     result = []
     for row in sorted(rows, key=lambda r: (r["host"], r["instance"])):
-        started = parse_docker_time(row.get("started_at") or "") if row.get("container") == "running" else None
+        started = gateway_log.moment_if_set(row.get("started_at") or "") if row.get("container") == "running" else None
         uptime = int((moment - started).total_seconds()) if started else None
         result.append({**row, "uptime_seconds": uptime})
     return result
@@ -163,14 +162,6 @@ def _version(reference: str) -> str:
 
 def _shown_iso(text: str) -> str:
     return shown(datetime.fromisoformat(text))
-
-
-def parse_docker_time(text: str) -> datetime | None:
-    """Docker's RFC 3339 time with nanoseconds; None for an empty or zero time."""
-    if not text or text.startswith("0001-"):
-        return None
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
-    return datetime.fromisoformat(trimmed)
 
 
 def human_duration(seconds: int | None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import docker
 import pytest
 
 from ibgw_ops.errors import ExitCode
@@ -57,8 +56,7 @@ class Sinks:
 
 @pytest.fixture(scope="module")
 def sinks(deployed: Lab) -> Iterator[Sinks]:
-    network = docker.from_env().networks.get(deployed.name)
-    found = Sinks(network.attrs["IPAM"]["Config"][0]["Gateway"])
+    found = Sinks(deployed.controller)
     yield found
     found.shutdown()
 

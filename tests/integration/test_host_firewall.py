@@ -109,7 +109,7 @@ def firewall(spare_lab: Lab, docker_client) -> Iterator[Firewall]:
     settings = lab.inventory / "group_vars" / "ibgw_gateways.yml"
     original = settings.read_text()
     try:
-        allowed = docker_client.networks.get(name).attrs["IPAM"]["Config"][0]["Gateway"]
+        allowed = lab.controller
         assert lab.host_vars()["host_firewall_api_source_ranges"] == [f"{allowed}/32"]
         settings.write_text(original + yaml.safe_dump({
             "ib_gateway_instances": [{"name": "live", "mode": "live"},

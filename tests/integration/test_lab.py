@@ -50,12 +50,11 @@ def test_real_ansible_reaches_the_vm_through_the_written_inventory_with_host_key
     assert (lab.inventory / "group_vars" / "ibgw_gateways.yml").exists()
 
 
-def test_the_inventory_plays_production_s_cloud_run_path(lab, docker_client):
+def test_the_inventory_plays_production_s_cloud_run_path(lab):
     """As provision writes for a GCE VM: the API on the VM's internal address, admitted from the controller only."""
     host = lab.host_vars()
-    controller = docker_client.networks.get(lab.name).attrs["IPAM"]["Config"][0]["Gateway"]
     assert host["ib_gateway_bind_address"] == host["ibgw_internal_ip"] == host["ansible_host"]
-    assert host["host_firewall_api_source_ranges"] == [f"{controller}/32"]
+    assert host["host_firewall_api_source_ranges"] == [f"{lab.controller}/32"]
 
 
 def test_a_second_lab_up_changes_nothing(lab, docker_client):

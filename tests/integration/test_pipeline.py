@@ -90,9 +90,7 @@ def test_live_answers_the_controller_at_the_address_status_and_probe_give(deploy
         deployed.cli("down", "live")
 
 
-def test_the_vm_admits_exactly_the_controller_to_the_api_ports(deployed, docker_client):
-    network = docker_client.networks.get(deployed.name)
-    controller = network.attrs["IPAM"]["Config"][0]["Gateway"]
+def test_the_vm_admits_exactly_the_controller_to_the_api_ports(deployed):
     sources = {line.split(" -s ")[1].split()[0] for line in deployed.ssh("iptables -S IBGW-API").splitlines()
                if " -s " in line}
-    assert sources == {f"{controller}/32"}
+    assert sources == {f"{deployed.controller}/32"}

@@ -16,6 +16,7 @@ import docker
 import pytest
 import yaml
 
+from ibgw_ops.lab.vm import controller_address
 from ibgw_ops.paths import ansible_command
 from tests.support.layout import PLAYBOOKS, ROOT
 
@@ -74,6 +75,12 @@ class Lab:
     @property
     def inventory(self) -> Path:
         return self.state / "lab" / "inventory"
+
+    @property
+    def controller(self) -> str:
+        """This machine's address on the VM's network (the bridge's gateway): the Cloud Run egress that the
+        firewall admits, and where the VM reaches the tests' receivers."""
+        return controller_address(docker.from_env(), self.name)
 
     def host_settings(self, settings: dict | None) -> None:
         """Give the lab host variables of its own (over group_vars); None removes them."""

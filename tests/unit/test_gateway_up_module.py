@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ibgw_ops.on_host import gateway_log, gateway_start, tws_probe
+from ibgw_ops.on_host import gateway_log, gateway_start, ibc_command, tws_probe
 from tests.support.layout import MODULE_UTILS_PACKAGE, MODULES
 
 MODULE = MODULES / "ibgw_gateway_up.py"
@@ -42,6 +42,10 @@ if args[0] == "inspect" and args[2] == "{{{{json .}}}}":
                           Image="sha256:1")))
 elif args[0] == "inspect":
     sys.exit(print(open(state).read()) if os.path.exists(state) else 1)
+if args[0] == os.environ.get("FAKE_DOCKER_HANGS"):
+    child = __import__("subprocess").Popen(["sleep", "60"])
+    open(os.path.join(os.environ["FAKE_DOCKER"], "hung"), "w").write(f"{{os.getpid()}} {{child.pid}}")
+    sys.exit(child.wait())
 if args[0] == "start":
     open(state, "w").write("running 0")
 if args[0] == "exec":
@@ -228,7 +232,8 @@ def window_settings(tmp_path: Path, **overrides: Any) -> Path:
     settings = {"compose": ["docker", "compose"], "container": "ibgw-paper", "image": "ib-gateway:1",
                 "compose_file": str(tmp_path / "compose.yaml"), "pending_marker": str(tmp_path / "pending"),
                 "lock_file": str(tmp_path / "lock"), "lock_timeout": 5.0, "deadman_seconds": 14400,
-                "deadman_unit": "ibgw-deadman-paper", "stop_command": str(stop), "signin_record": "",
+                "deadman_unit": "ibgw-deadman-paper", "stop_command": str(stop), "stop_grace_period": 90,
+                "signin_record": "",
                 "previous_log": str(tmp_path / "previous.log"), "previous_state": str(tmp_path / "previous.json"),
                 "previous_lines": 10, "soft_restart": False, "restart_policy": "no", "command_port": 7462,
                 "host": "127.0.0.1", "port": 4002, "client_id": 999, "wait": 2.0, "interval": 0.05,
@@ -258,6 +263,44 @@ def test_a_window_s_failed_start_stops_paper_again_and_says_why_in_one_alert_lin
     assert out.startswith("IBGW_ALERT login_failed paper a window's start failed: IBC: Login failed")
     assert out.count("\n") == 1
     assert (tmp_path / "stops").read_text() == "stopped\n"
+
+
+def test_a_hung_docker_call_in_a_window_s_start_is_killed_and_the_start_fails_naming_it(gateway, tmp_path, capsys,
+                                                                                       monkeypatch):
+    monkeypatch.setattr(gateway_start, "COMMAND_TIMEOUT", 1.0)
+    monkeypatch.setenv("FAKE_DOCKER_HANGS", "start")
+    assert gateway_start.main([str(window_settings(tmp_path))]) == 1
+    assert capsys.readouterr().out.startswith(
+        "IBGW_ALERT not_ready paper a window's start failed: docker start ibgw-paper failed: docker start ibgw-paper "
+        "did not finish within 1 s and was killed")
+    assert (tmp_path / "stops").read_text() == "stopped\n"
+    for pid in (tmp_path / "hung").read_text().split():
+        assert not is_alive(int(pid)), "the hung docker and what it started are killed"
+
+
+def is_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_timeouts_outlast_every_legitimate_call_of_a_timer_s_start(monkeypatch):
+    # The longest of the docker calls: IBC's answer through docker exec, as long as ibc_command's own run allows.
+    assert ibc_command.ANSWER_TIMEOUT + 25 < gateway_start.COMMAND_TIMEOUT
+    given: list[float] = []
+    real = gateway_start._bounded
+
+    def bounded(argv: list[str], timeout: float) -> tuple[int, str, str]:
+        given.append(timeout)
+        return real(argv, timeout)
+
+    monkeypatch.setattr(gateway_start, "_bounded", bounded)
+    assert gateway_start._stop({"stop_command": "true", "lock_timeout": 900.0, "stop_grace_period": 120})[0] == 0
+    # The stop script: the lock's wait, IBC's STOP, the grace period in docker wait and again in compose stop.
+    (timeout,) = given
+    assert timeout > 900 + ibc_command.ANSWER_TIMEOUT + 25 + 2 * 120
 
 
 def signin_settings(tmp_path: Path, **overrides: Any) -> Path:

@@ -147,3 +147,11 @@ def test_a_relative_destination_is_refused_before_any_change(tmp_path):
     result = apply(tmp_path, files=[{"dest": "demo.conf", "mode": "0644", "content": ""}])
     assert result["failed"] and "files[].dest must be an absolute path (got 'demo.conf')" in result["msg"]
     assert not (tmp_path / "etc").exists() and calls(tmp_path) == []
+
+
+def test_a_path_the_module_cannot_write_fails_naming_the_service_and_the_path(tmp_path):
+    (tmp_path / "etc").write_text("")
+    result = apply(tmp_path)
+    assert result["failed"] and result["changed"] is False
+    assert result["msg"] == f"service demo.service: {tmp_path / 'etc'} is not a directory"
+    assert calls(tmp_path) == []

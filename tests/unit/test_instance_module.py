@@ -157,3 +157,10 @@ def test_a_symlink_in_place_of_a_file_is_refused_not_followed(tmp_path):
     assert result["failed"] is True
     assert "compose.yaml" in result["msg"]
     assert target.read_text() == "keep\n"
+
+
+def test_a_path_the_module_cannot_write_fails_naming_the_gateway_and_the_path(tmp_path):
+    (tmp_path / "opt").write_text("")
+    result = apply(tmp_path)
+    assert result["failed"] and result["changed"] is False
+    assert result["msg"] == f"gateway paper: {tmp_path / 'opt'} is not a directory"

@@ -8,6 +8,7 @@ import pytest
 
 from ibgw_ops import status_report
 from ibgw_ops.errors import BadInput
+from ibgw_ops.on_host import gateway_log
 
 ROW = {"host": "gw1", "instance": "paper", "mode": "paper", "container": "running",
        "started_at": "2026-11-25T09:55:00.123456789Z", "image": "img:1", "restart_pending": True,
@@ -20,7 +21,8 @@ def test_uptime_comes_from_dockers_start_time():
     stopped = {**ROW, "instance": "live", "container": "exited", "started_at": ""}
     rows = status_report.with_uptime([ROW, stopped], now=now)
     assert [(r["instance"], r["uptime_seconds"]) for r in rows] == [("live", None), ("paper", 425)]
-    assert status_report.parse_docker_time("0001-01-01T00:00:00Z") is None
+    assert gateway_log.moment_if_set("0001-01-01T00:00:00Z") is None
+    assert gateway_log.moment_if_set("") is None
 
 
 def test_durations_read_like_a_person_would_say_them():

@@ -112,7 +112,7 @@ def up(log: images.Log) -> LabStatus:
     _write_known_hosts(files, address)
     _wait_for_ssh(files, address)
     standin, archive = images.ensure_standin(client, files.images, log)
-    controller = _controller_address(client)
+    controller = controller_address(client, lab_name())
     inventory_dir = inventory.lab_inventory_dir()
     host_vars = {
         "ansible_host": address,
@@ -312,9 +312,9 @@ def _address(container: Container) -> str:
     return str(networks.get(lab_name(), {}).get("IPAddress") or "")
 
 
-def _controller_address(client: docker.DockerClient) -> str:
-    """The controller's address on the lab's network (its bridge gateway): the source of the VM's API clients."""
-    network = client.networks.get(lab_name())
+def controller_address(client: docker.DockerClient, name: str) -> str:
+    """The controller's address on lab ``name``'s network (its bridge gateway): the source of the VM's API clients."""
+    network = client.networks.get(name)
     gateways = [config.get("Gateway") for config in network.attrs.get("IPAM", {}).get("Config") or []]
     ipv4 = [gateway for gateway in gateways if gateway and ":" not in gateway]
     if not ipv4:
