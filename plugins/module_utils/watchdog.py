@@ -106,7 +106,7 @@ class State:
 
 def decide(state: State, seen: Seen, now: datetime, settings: dict[str, Any]) -> tuple[State, list[Event], bool]:
     """The next state, the alerts of this tick, and whether to soft-restart a hung API now."""
-    last_start = _docker_time(state.started_at)
+    last_start = gateway_log.moment_if_set(state.started_at)
     if seen.expected and seen.stopped_at and last_start and seen.stopped_at > last_start:
         # A tidy stop and a new start between two ticks (a sign-in's stop and start): the stop ended the old problem.
         state = replace(state, reported=IDLE, unready=0, disconnected_since="")
@@ -209,7 +209,7 @@ def observe(settings: dict[str, Any], run: Run) -> Seen | None:
     None when nothing can be told: the probe met another client on its client id (a status or a start's probe).
     """
     found = gateway_container.inspect(run, "docker", settings["container"])
-    started = _docker_time(found["started_at"])
+    started = gateway_log.moment_if_set(found["started_at"])
     # StartedAt as Docker wrote it, to compare with the ledger's (the last start by a verb).
     started_text = found["started_at"] if started is not None else ""
     try:
@@ -218,7 +218,7 @@ def observe(settings: dict[str, Any], run: Run) -> Seen | None:
         stopped = None
     expected = started is not None and (stopped is None or started.timestamp() > stopped)
     common = {"expected": expected, "container_id": found["id"], "restart_count": found["restart_count"],
-              "finished_at": _docker_time(found["finished_at"]), "started_at": started_text,
+              "finished_at": gateway_log.moment_if_set(found["finished_at"]), "started_at": started_text,
               "stopped_at": datetime.fromtimestamp(stopped, UTC) if stopped is not None else None}
     if not expected:
         return Seen(condition=IDLE, **common)
@@ -287,7 +287,7 @@ def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> i
         login_ledger.save(path, ledger)
         return incidents.Review()
     happened, ledger.read_to = found
-    started = _docker_time(seen.started_at)
+    started = gateway_log.moment_if_set(seen.started_at)
     cause = ""
     # Docker raises the restart count when its restart policy restarts the container (``decide`` alerts that),
     # possibly a tick before the new start shows.
@@ -373,11 +373,6 @@ def _signed_in(path: str) -> datetime | None:
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def _docker_time(text: str) -> datetime | None:
-    """Docker's RFC 3339 time with nanoseconds; None for its zero time (never started) or nothing."""
-    return None if not text or text.startswith("0001-") else gateway_log.moment(text)
 
 
 def _run(argv: list[str]) -> tuple[int, str, str]:
