@@ -37,6 +37,7 @@ API_READ_ONLY = "api_read_only"
 COMPETING_LOGIN = "competing_login"
 # What led to a login when no line said: the container's start (a verb's start is accounted for by the verb).
 DEFAULT_CAUSE = "a start of the container"
+DROPPED = "IBKR's server dropped the gateway"
 
 
 @dataclass(frozen=True)
@@ -94,14 +95,15 @@ class _Walk:
         self.cause = start_cause or pending[0] or DEFAULT_CAUSE
         self.kind = "" if start_cause else pending[1]
         self.restarted = ""
-        self.refused = self.dropped = self.alerted_full = False
+        self.refused = self.alerted_full = False
 
     def alert(self, kind: str, detail: str) -> None:
         self.result.events.append(Event(kind, detail))
 
     def on_java_ended(self, at: str, happening: log.Happening) -> None:
         self.restarted, self.kind, self.alerted_full = at, "", False
-        self.cause = f"the gateway's exit at {at} ({happening.text}; 0 is its daily auto-restart or IBC RESTART)"
+        if not self.cause.startswith(DROPPED):  # the exit that IBC's cold restart after the drop makes
+            self.cause = f"the gateway's exit at {at} ({happening.text}; 0 is its daily auto-restart or IBC RESTART)"
 
     def on_resuming(self, at: str, happening: log.Happening) -> None:
         self.kind = RESUMED
@@ -113,11 +115,12 @@ class _Walk:
 
     def on_cold_restart(self, at: str, happening: log.Happening) -> None:
         if not self.refused:
-            self.cause = f"IBC's cold restart at {at}" + (" after IBKR's server dropped the gateway"
-                                                         if self.dropped else "")
+            self.cause = f"IBC's cold restart at {at}" + (f" after {self.cause}" if self.cause.startswith(DROPPED)
+                                                         else "")
 
     def on_server_failed(self, at: str, happening: log.Happening) -> None:
-        self.dropped = True
+        # The cause carries the drop to the cold restart, also when a later tick reads that line (Review.pending).
+        self.cause = f"{DROPPED} at {at}"
         self.alert(IBKR_RESET, f"IBC: {happening.text} (at {at}): IBKR's server dropped the session; IBC "
                                "cold-restarts into a full login" + (", a 2FA push" if self.live else ""))
 
@@ -144,7 +147,7 @@ class _Walk:
         self.result.logins.append((at, kind, self.cause))
         if self.live and kind == FULL:
             self.result.session = at
-        self.kind, self.refused, self.dropped, self.alerted_full = "", False, False, False
+        self.kind, self.refused, self.alerted_full = "", False, False
         self.cause = DEFAULT_CAUSE
 
     def on_login_failed(self, at: str, happening: log.Happening) -> None:

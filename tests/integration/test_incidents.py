@@ -56,10 +56,12 @@ def watched(deployed: Lab, receiver: Receiver) -> Iterator[Lab]:
     # The instances' watchdog timers go before their folders, else a tick meets no settings and its unit fails (and
     # a failed unit stays listed, which later modules on this VM would see).
     timers = " ".join(f"ibgw-watchdog@{name}.timer" for name in NAMES)
-    deployed.ssh(f"systemctl disable --now {timers} 2>/dev/null; "
+    services = " ".join(f"ibgw-watchdog@{name}.service" for name in NAMES)
+    deployed.ssh(f"systemctl disable --now {timers} 2>/dev/null; systemctl stop {services}; "
                  + "; ".join(f"docker rm -f ibgw-{name} >/dev/null 2>&1; rm -rf /opt/ibgw/{name}" for name in NAMES)
-                 + f"; rm -rf {STATE}/watchdog {STATE}/logins; systemctl reset-failed 'ibgw-watchdog@*' || true")
+                 + f"; rm -rf {STATE}/watchdog {STATE}/logins")
     deployed.use_settings(None)
+    deployed.ssh("systemctl reset-failed 'ibgw-watchdog@*' || true")
 
 
 def waited(lab: Lab, receiver: Receiver, what: str, check: Callable[[], bool], timeout: float) -> None:

@@ -21,13 +21,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.restarts]
 INTERVAL = 3
 # The stand-in's rehearsal of "the same user logged in elsewhere" (docs/lab.md: the stand-in).
 LOGIN_ELSEWHERE = "docker exec {container} pkill -USR1 -f standin_gateway.py"
+# IBKR's side drops the gateway for STANDIN_OUTAGE seconds, then 1102 (docs/lab.md).
+OUTAGE = "docker exec {container} pkill -USR2 -f standin_gateway.py"
 # live's disconnect lasts this long (the stand-in's reconnect delay): several ticks, well inside the grace.
 RECONNECT = 8
 GRACE = 40
 # The watchdog's memory of each instance's last state on the VM (the role's vars/main.yml: watchdog state_file).
 STATE = "/var/lib/ibgw-ops/watchdog"
 INSTANCES = [
-    {"name": "live", "mode": "live", "extra_env": {"STANDIN_RECONNECT_DELAY": str(RECONNECT)}},
+    {"name": "live", "mode": "live", "extra_env": {"STANDIN_OUTAGE": str(RECONNECT)}},
     {"name": "paper", "mode": "paper"},
 ]
 # Added for its own test only: "up live" starts every live-mode instance, and this one never becomes ready.
@@ -127,7 +129,7 @@ def test_a_killed_gateway_gives_one_post_with_its_exit_code_and_ready_again_one_
 def test_a_disconnect_shorter_than_the_grace_alerts_nothing(watched, receiver):
     watched.cli("up", "live", "--timeout", "120")
     wait_ticks(watched, "live", 1)
-    watched.ssh(LOGIN_ELSEWHERE.format(container="ibgw-live"))
+    watched.ssh(OUTAGE.format(container="ibgw-live"))
 
     def disconnected_seen() -> bool:
         state = json.loads(watched.ssh(f"cat {STATE}/live.json"))

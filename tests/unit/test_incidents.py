@@ -121,6 +121,16 @@ def test_ibkr_dropping_the_server_connection_is_named_and_the_cold_restart_is_it
     assert "after IBKR's server dropped the gateway" in told.events[1].detail
 
 
+def test_the_drop_stays_the_cause_when_the_cold_restart_comes_in_a_later_tick():
+    lines = stamped("IBC: Connection to server failed", "IBC: Cold restart in progress", "IBC returned exit status 0",
+                    "IBC will cold-restart shortly", "IBC: Login attempt: 1")
+    first = incidents.review(gateway_log.happenings(lines[:2], ""), LIVE)
+    later = incidents.review(gateway_log.happenings(lines[2:], ""), LIVE, pending=first.pending)
+    assert [event.kind for event in first.events + later.events] == ["ibkr_reset", "restart_full_login"]
+    assert (f"after IBC's cold restart at {(T0 + timedelta(seconds=3)).isoformat()} after IBKR's server dropped the "
+            f"gateway at {T0.isoformat()}") in later.events[0].detail
+
+
 def test_a_read_only_api_alerts_unless_the_instance_asked_for_it():
     line = stamped("IBC: Setting ReadOnlyApi", "IBC: Read-Only API checkbox is already set to: true")
     assert [event.kind for event in reviewed(line).events] == ["api_read_only"]
