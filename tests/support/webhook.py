@@ -1,9 +1,11 @@
-"""A local webhook for alert tests: records each POST (its path and body; JSON bodies also parsed)."""
+"""A local webhook for alert tests: records each POST (its path and body; JSON bodies also parsed, with the time each
+arrived)."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
@@ -13,6 +15,7 @@ class Receiver(HTTPServer):
 
     def __init__(self, status: int = 204, delay: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.bodies: list[dict] = []
+        self.arrived: list[datetime] = []
         self.requests: list[tuple[str, bytes]] = []
         self.status, self.delay = status, delay
         self.release = threading.Event()
@@ -30,6 +33,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers["Content-Length"]))
         server.requests.append((self.path, raw))
         if self.headers.get("Content-Type", "").startswith("application/json"):
+            server.arrived.append(datetime.now(UTC))
             server.bodies.append(json.loads(raw))
         if server.delay:
             server.release.wait(server.delay)
