@@ -97,8 +97,7 @@ def within_a_minute(receiver: Receiver, lab: Lab, instance: str, kind: str, text
     """The alert reached the webhook within 60 s of the line that shows the incident (its own time is its tick's
     start, which may come a second before a line that tick read)."""
     shown = logged_at(lab, instance, text)[-1]
-    newest = body(receiver, instance, kind)
-    arrived = receiver.arrived[next(i for i, each in enumerate(receiver.bodies) if each is newest)]
+    arrived = receiver.arrival(body(receiver, instance, kind))
     assert timedelta(0) <= arrived - shown < timedelta(seconds=60), (kind, shown, arrived)
 
 

@@ -106,8 +106,7 @@ class Week:
 
         (Its own ``time`` is its tick's start, which may come a second before a line that tick read.)
         """
-        index = next(i for i, body in enumerate(self.receiver.bodies) if i >= self.seen and body is self.alert(kind))
-        arrived = self.receiver.arrived[index]
+        arrived = self.receiver.arrival(self.alert(kind))
         assert timedelta(0) <= arrived - shown < timedelta(seconds=60), (kind, shown, arrived)
 
     def knobs(self, text: str) -> None:

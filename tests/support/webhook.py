@@ -22,6 +22,10 @@ class Receiver(HTTPServer):
         super().__init__((host, port), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
+    def arrival(self, body: dict) -> datetime:
+        """When that recorded body arrived."""
+        return self.arrived[next(i for i, each in enumerate(self.bodies) if each is body)]
+
     @property
     def url(self) -> str:
         return f"http://{self.server_address[0]}:{self.server_address[1]}/hook"

@@ -36,6 +36,15 @@ def command(port: int, *lines: str, answers_each: int = 1) -> list[str]:
         return answers
 
 
+def synchronised(gateway) -> RawClient:
+    """An API client of the logged-in gateway, past nextValidId: ready to hear the session's notices."""
+    gateway.logged_in()
+    client = RawClient(gateway.port)
+    client.handshake(3)
+    client.read_until("9")
+    return client
+
+
 def test_ib_async_reads_managed_accounts_only_after_the_login_delay(standin):
     gateway = standin(STANDIN_LOGIN_DELAY="1.5", STANDIN_ACCOUNTS="DU111,DU222")
     gateway.wait_for("Login attempt: 1")
@@ -114,10 +123,7 @@ def test_a_second_client_with_the_same_id_gets_error_326(standin):
 ])
 def test_a_login_elsewhere_plays_ibc_s_scenario_for_the_logged_in_session(standin, action, scenario, exits):
     gateway = standin(EXISTING_SESSION_DETECTED_ACTION=action, STANDIN_RECONNECT_DELAY="0.3")
-    gateway.logged_in()
-    client = RawClient(gateway.port)
-    client.handshake(3)
-    client.read_until("9")
+    client = synchronised(gateway)
     gateway.signal(signal.SIGUSR1)
     assert client.read_until("4")[3] == "1100"
     gateway.wait_for(scenario)
@@ -131,10 +137,7 @@ def test_a_login_elsewhere_plays_ibc_s_scenario_for_the_logged_in_session(standi
 
 def test_an_outage_on_ibkr_s_side_is_1100_then_1102_with_the_session_kept(standin):
     gateway = standin(STANDIN_OUTAGE="0.5")
-    gateway.logged_in()
-    client = RawClient(gateway.port)
-    client.handshake(3)
-    client.read_until("9")
+    client = synchronised(gateway)
     gateway.signal(signal.SIGUSR2)
     assert client.read_until("4")[3] == "1100"
     late = RawClient(gateway.port)
