@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,13 +17,15 @@ import docker
 import pytest
 import yaml
 
-from ibgw_ops.lab.vm import controller_address
+from ibgw_ops.lab.vm import LabFiles, controller_address, ssh_options
 from ibgw_ops.paths import ansible_command
 from tests.support.layout import PLAYBOOKS, ROOT
 
 # Lab VM names; a second checkout working at the same time sets its own (IBGW_TEST_LAB_PREFIX=ibgw-mine).
 LAB_PREFIX = os.environ.get("IBGW_TEST_LAB_PREFIX", "ibgw-test")
 TEST_LAB = f"{LAB_PREFIX}-lab"
+# Where the tests' shared SSH connections listen, one per VM address (a socket path must stay under 108 bytes).
+SSH_CONTROL = os.path.join(tempfile.gettempdir(), "ibgw-test-ssh-%C")
 
 
 @dataclass
@@ -60,10 +63,39 @@ class Lab:
         return result
 
     def ssh(self, command: str) -> str:
-        return self.cli("lab", "ssh", "--", command).stdout
+        """Run ``command`` on the VM as ``ibgw-ops lab ssh`` logs in (the lab's key, its pinned host key), over one
+        SSH connection the test's commands share: a Python start and a key exchange for each of the thousands of
+        commands (most of them polls) cost the controller's two cores more than the commands themselves.
+
+        An SSH failure (exit 255: a VM rebooted or recreated under the shared connection) is retried once on a new
+        connection; the command's own exit codes are the test's.
+        """
+        for attempt in (1, 2):
+            result = subprocess.run([*self._ssh_argv(), command], capture_output=True, text=True, check=False,
+                                    timeout=900)
+            if result.returncode != 255 or attempt == 2:
+                break
+            self.disconnect()
+        if result.returncode != 0:
+            raise AssertionError(f"ssh {command!r} exited {result.returncode}:\n{result.stderr}")
+        return result.stdout
+
+    def _ssh_argv(self) -> list[str]:
+        files = LabFiles(self.state / "lab")
+        shared = {"ControlMaster": "auto", "ControlPath": SSH_CONTROL, "ControlPersist": "120",
+                  "ServerAliveInterval": "5", "ServerAliveCountMax": "3"}
+        options = [word for key, value in shared.items() for word in ("-o", f"{key}={value}")]
+        return ["ssh", *ssh_options(files), *options, "-i", str(files.client_key),
+                f"root@{self.host_vars()['ansible_host']}"]
+
+    def disconnect(self) -> None:
+        """Close the shared SSH connection (before the VM goes away under it)."""
+        subprocess.run([*self._ssh_argv()[:-1], "-O", "exit", self._ssh_argv()[-1]], capture_output=True,
+                       check=False, timeout=30)
 
     def reboot(self) -> None:
         """Restart the VM's container (a reboot that keeps the disk); return once 'lab up' reaches the VM again."""
+        self.disconnect()
         docker.from_env().containers.get(self.name).restart(timeout=30)
         self.cli("lab", "up")
 
