@@ -26,6 +26,7 @@ DAYS = list(session_clock.DAYS)
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4 = re.compile(rf"^({OCTET}\.){{3}}{OCTET}$")
+URL = re.compile(r"^https?://[^ /]+(/[^ ]*)?$")
 IMAGE = re.compile(r"^[a-z0-9]+(([._-]|__|/|:[0-9]+/)[a-z0-9]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
                    r"(@sha256:[0-9a-f]{64})?$")
 PINNED = re.compile(r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
@@ -128,6 +129,35 @@ def bad_secret_names(instances: list[Mapping[str, Any]], credentials: Mapping[st
             if _given(entry, f"{key}_secret") and not (isinstance(name, str) and re.match(pattern, name)):
                 bad.append(f"{instance['name']}.{key}_secret")
     return bad
+
+
+def credential_errors(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any], pattern: str,
+                      endpoints: Mapping[str, Any]) -> list[str]:
+    """Every problem with the credentials and the Secret Manager endpoints, at once, naming instances and fields.
+
+    Names only, never values: a password pasted into password_secret stays unseen.
+    """
+    errors = []
+    if missing := missing_credentials(instances, credentials):
+        errors.append(f"ib_gateway_credentials: instances {missing} need user_id and password (or password_secret, a "
+                      "Secret Manager version the VM reads) in a vault-encrypted inventory file, or in the file "
+                      "named by ib_gateway_credentials_file.")
+    if ambiguous := ambiguous_credentials(instances, credentials):
+        errors.append(f"ib_gateway_credentials: {', '.join(ambiguous)} given both as a value and as a Secret Manager "
+                      "version (<key>_secret); give one of them.")
+    if unusable := control_character_credentials(instances, credentials):
+        errors.append(f"ib_gateway_credentials: {', '.join(unusable)} holds a control character such as a newline or "
+                      "a tab, or (a user_id) a space or a non-ASCII character (allowed: printable characters only, "
+                      "and for user_id printable ASCII without spaces; check for a pasted line break).")
+    if bad := bad_secret_names(instances, credentials, pattern):
+        errors.append(f"ib_gateway_credentials: {', '.join(bad)} must be a Secret Manager version name, "
+                      "projects/<project id or number>/secrets/<secret id>/versions/<version number or latest>.")
+    urls = [endpoints.get(key) for key in ("metadata_url", "secret_manager_url")]
+    if not all(_matches(URL, url) for url in urls) or _int(endpoints.get("timeout")) < 1:
+        errors.append(f"ib_gateway_metadata_url and ib_gateway_secret_manager_url: http:// or https:// URLs (got "
+                      f"'{urls[0]}', '{urls[1]}'); ib_gateway_secret_manager_timeout: seconds, at least 1 (got "
+                      f"'{endpoints.get('timeout')}').")
+    return errors
 
 
 def vnc_instances(instances: list[Mapping[str, Any]], credentials: Mapping[str, Any]) -> list[str]:
@@ -607,6 +637,39 @@ def open_windows(instances: list[Mapping[str, Any]], now: datetime | None = None
             if any(session_clock.Window.parse(dict(spec)).contains(now) for spec in instance.get("windows") or [])]
 
 
+def deploy_report(deployed: list[Mapping[str, Any]], pending_by_secret: list[str],
+                  open_now: list[str]) -> list[dict[str, dict[str, Any]]]:
+    """What deploy reports to ibgw-ops, as the debug payloads it reads, from one task instead of three.
+
+    One ``ibgw_deployed`` per gateway (from ibgw_instance's results), then an ``ibgw_notice`` per open window whose
+    paper is not running (its timer starts it at the next window only) and per gateway left with a pending restart.
+    """
+    report: list[dict[str, dict[str, Any]]] = []
+    running: set[str] = set()
+    pending: list[str] = []
+    for result in deployed:
+        instance = result["ib_gateway_instance"]
+        name = str(instance["name"])
+        restart_pending = bool(result["restart_pending"]) or name in pending_by_secret
+        report.append({"ibgw_deployed": {
+            "instance": name, "container": result["container"], "restart_pending": restart_pending,
+            "image": result["image"] or instance["image"], "image_id": result["image_id"],
+            "image_digest": result["image_digest"]}})
+        if result["container"] == "running":
+            running.add(name)
+        if result["restart_pending"]:
+            pending.append(name)
+    pending += [name for name in pending_by_secret if name not in pending]
+    report += [{"ibgw_notice": {"instance": name, "message": (
+        f"window open now: {name} is not running, and its timer starts it at a window's start only, so it waits for "
+        f"its next window ('ibgw-ops status' shows when); 'ibgw-ops up {name}' (playbooks/start.yml with "
+        f"ib_gateway_target={name}) starts it for this one.")}} for name in open_now if name not in running]
+    report += [{"ibgw_notice": {"instance": name, "message": (
+        f"restart pending: gateway {name} runs with an older configuration; apply it with 'ibgw-ops restart {name}' "
+        "(playbooks/restart.yml) when a restart is acceptable.")}} for name in pending]
+    return report
+
+
 class FilterModule:
     """The role's filters, each named after the vars/main.yml variable it computes."""
 
@@ -620,14 +683,12 @@ class FilterModule:
             "ib_gateway_with_images": with_images,
             "ib_gateway_rollback_points": rollback_points,
             "ib_gateway_image_floor_errors": image_floor_errors,
-            "ib_gateway_missing_credentials": missing_credentials,
-            "ib_gateway_ambiguous_credentials": ambiguous_credentials,
-            "ib_gateway_bad_secret_names": bad_secret_names,
-            "ib_gateway_control_character_credentials": control_character_credentials,
+            "ib_gateway_credential_errors": credential_errors,
             "ib_gateway_loose_file_mode": loose_file_mode,
             "ib_gateway_vnc_instances": vnc_instances,
             "ib_gateway_secret_files": secret_files,
             "ib_gateway_window_units": window_units,
             "ib_gateway_signin_units": signin_units,
             "ib_gateway_open_windows": open_windows,
+            "ib_gateway_deploy_report": deploy_report,
         }

@@ -1,22 +1,27 @@
-"""Ansible module: the host's paper-window timers as systemd units, in one round trip.
+"""Ansible module: the host's paper-window and weekly sign-in timers as systemd units, in one round trip.
 
-The role renders every window's units on the controller (filter ib_gateway_window_units); this module makes the
-host's ``ibgw-window-*`` units exactly those: writes what differs, disables and removes what is no longer wanted
-(a window or an instance gone from the inventory), reloads systemd once, and keeps each timer enabled and active.
+The role renders every window's and sign-in's units on the controller (filters ib_gateway_window_units and
+ib_gateway_signin_units); this module makes the host's units under the given prefixes exactly those: writes what
+differs, disables and removes what is no longer wanted (a window or an instance gone from the inventory), reloads
+systemd once, and keeps each timer enabled and active. Both kinds in one call: each call is a round trip.
 """
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: ibgw_windows
-short_description: Make the host's ibgw-window-* systemd units exactly the given ones, timers enabled and active
+short_description: Make the host's systemd units under the prefixes exactly the given ones, timers enabled and active
 description:
   - >-
     Unit files are root-owned, 0644, in unit_dir. A changed timer is restarted so that systemd computes its next
     elapse from the new calendar. Check mode reports what would change, writing nothing.
 options:
   units: {type: dict, required: true, description: 'File name -> content of every wanted unit.'}
-  prefix: {type: str, default: ibgw-window-, description: 'The prefix that marks the units this module owns.'}
+  prefixes:
+    type: list
+    elements: str
+    default: [ibgw-window-]
+    description: The prefixes that mark the units this module owns; every wanted unit starts with one of them.
   unit_dir: {type: path, default: /etc/systemd/system, description: 'Where the unit files go.'}
 """
 
@@ -36,19 +41,20 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "units": {"type": "dict", "required": True},
-            "prefix": {"type": "str", "default": "ibgw-window-"},
+            "prefixes": {"type": "list", "elements": "str", "default": ["ibgw-window-"]},
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
         },
         supports_check_mode=True,
     )
     params = module.params
     units: dict[str, str] = {str(name): str(content) for name, content in params["units"].items()}
-    stray = [name for name in units if not name.startswith(params["prefix"]) or os.path.basename(name) != name]
+    prefixes = tuple(params["prefixes"])
+    stray = [name for name in units if not name.startswith(prefixes) or os.path.basename(name) != name]
     if stray:
-        module.fail_json(msg=f"units: names must be file names starting with {params['prefix']} (got {stray})")
+        module.fail_json(msg=f"units: names must be file names starting with {' or '.join(prefixes)} (got {stray})")
     directory = params["unit_dir"]
     # Unit files only: a drop-in folder (<unit>.d, as `systemctl edit` makes) is the operator's and stays.
-    present = sorted(name for name in os.listdir(directory) if name.startswith(params["prefix"])
+    present = sorted(name for name in os.listdir(directory) if name.startswith(prefixes)
                      and not os.path.isdir(os.path.join(directory, name))) if os.path.isdir(directory) else []
     try:
         written = [name for name, content in sorted(units.items())

@@ -1,5 +1,5 @@
 """docker_engine's source choice per Debian release, with the release given as facts (no host is touched:
-only the role's choose_source.yml runs, which sets a fact and asserts)."""
+only the role's choose_source.yml runs, which asserts; the choice is a role variable)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from tests.support.layout import COLLECTIONS_PATH
 def choose(tmp_path: Path, distribution: str, major: str, source: str) -> subprocess.CompletedProcess[str]:
     facts = {"distribution": distribution, "distribution_major_version": major,
              "distribution_version": f"{major}.1", "distribution_release": "any"}
-    play = [{"name": "Choose", "hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": [
+    play = [{"name": "Choose", "hosts": "localhost", "gather_facts": False, "connection": "local",
+             "vars": {"docker_engine_source": source}, "tasks": [
         {"name": "Pretend to be the release", "ansible.builtin.set_fact": {"ansible_facts": facts}},
         {"name": "Choose",
-         "ansible.builtin.include_role": {"name": "ibgw_ops.gateway.docker_engine", "tasks_from": "choose_source"},
-         "vars": {"docker_engine_source": source}},
+         "ansible.builtin.include_role": {"name": "ibgw_ops.gateway.docker_engine", "tasks_from": "choose_source",
+                                           "public": True}},
         {"name": "Show", "ansible.builtin.debug": {"msg": "chosen={{ docker_engine_effective_source }}"}},
     ]}]
     playbook = tmp_path / "choose.yml"

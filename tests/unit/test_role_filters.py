@@ -49,6 +49,39 @@ def test_missing_ambiguous_and_badly_named_credentials_are_named_by_instance_and
     assert "pw-" not in everything
 
 
+def test_every_credential_problem_is_one_message_each_at_once_never_with_a_value(plugin):
+    credentials = {"live": {"user_id": "u", "password": "pw-live\n", "password_secret": SECRET},
+                   "paper": {"user_id": "u", "password_secret": "projects/x/secrets"}}
+    good = {"metadata_url": "http://169.254.169.254/v1", "secret_manager_url": "https://sm.example/v1", "timeout": 10}
+    errors = plugin.credential_errors(INSTANCES, credentials, PATTERN, good)
+    assert [error.split(" ", 2)[1] for error in errors] == ["instances", "live.password", "live.password",
+                                                            "paper.password_secret"]
+    assert "['spare'] need user_id and password" in errors[0] and "given both" in errors[1]
+    assert "control character" in errors[2] and "must be a Secret Manager version name" in errors[3]
+    assert "pw-" not in repr(errors)
+    assert plugin.credential_errors(INSTANCES[:1], {"live": {"user_id": "u", "password": "p"}}, PATTERN, good) == []
+    for bad in ({"metadata_url": "metadata"}, {"secret_manager_url": "https://a b"}, {"timeout": 0},
+                {"timeout": "soon"}):
+        errors = plugin.credential_errors([], {}, PATTERN, {**good, **bad})
+        assert len(errors) == 1 and errors[0].startswith("ib_gateway_metadata_url and ib_gateway_secret_manager_url")
+
+
+def test_deploy_reports_each_gateway_then_the_open_windows_then_the_pending_restarts(plugin):
+    def result(name: str, container: str, pending: bool) -> dict[str, Any]:
+        return {"ib_gateway_instance": {"name": name, "image": f"img:{name}"}, "container": container,
+                "restart_pending": pending, "image": "", "image_id": "sha256:1", "image_digest": ""}
+
+    report = plugin.deploy_report([result("live", "running", False), result("paper", "exited", False),
+                                   result("spare", "running", True)], ["live"], ["paper", "spare"])
+    assert [(kind, entry["instance"]) for row in report for kind, entry in row.items()] == [
+        ("ibgw_deployed", "live"), ("ibgw_deployed", "paper"), ("ibgw_deployed", "spare"),
+        ("ibgw_notice", "paper"), ("ibgw_notice", "spare"), ("ibgw_notice", "live")]
+    assert [row["ibgw_deployed"]["restart_pending"] for row in report[:3]] == [True, False, True]
+    assert report[1]["ibgw_deployed"]["image"] == "img:paper"
+    assert report[3]["ibgw_notice"]["message"].startswith("window open now: paper is not running")
+    assert report[4]["ibgw_notice"]["message"].startswith("restart pending: gateway spare")
+
+
 def test_control_characters_in_credentials_are_named_by_instance_and_key_never_shown(plugin):
     credentials = {"live": {"user_id": "u", "password": "pw-live\n"}, "paper": {"user_id": "u\t", "password": "ok"},
                    "spare": {"user_id": "u", "password": "pw-spare", "vnc_password": "v\x7f"}}

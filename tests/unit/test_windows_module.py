@@ -22,11 +22,11 @@ def fake_systemctl(directory: Path) -> Path:
     return bin_dir
 
 
-def apply(tmp_path: Path, units: dict[str, str], *, check: bool = False) -> dict[str, Any]:
+def apply(tmp_path: Path, units: dict[str, str], *, check: bool = False, **options: Any) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{fake_systemctl(tmp_path)}:{os.environ['PATH']}"}
     (tmp_path / "units").mkdir(exist_ok=True)
     return result_of(run_module("ibgw_windows", {"units": units, "unit_dir": str(tmp_path / "units"),
-                                                 "_ansible_check_mode": check}, tmp_path, env=env))
+                                                 "_ansible_check_mode": check, **options}, tmp_path, env=env))
 
 
 def calls(tmp_path: Path) -> list[str]:
@@ -78,3 +78,20 @@ def test_an_operator_s_drop_in_folder_is_left_alone_when_its_unit_stays_or_goes(
 def test_a_unit_outside_the_prefix_is_refused(tmp_path):
     result = apply(tmp_path, {"ssh.service": "[Service]\n"})
     assert result["failed"] and "names must be file names starting with ibgw-window-" in result["msg"]
+
+
+def test_two_prefixes_in_one_call_own_their_units_and_only_theirs(tmp_path):
+    prefixes = ["ibgw-window-", "ibgw-signin-"]
+    units = {"ibgw-window-paper-1-start.timer": TIMER, "ibgw-signin-live.timer": TIMER}
+    (tmp_path / "units").mkdir()
+    (tmp_path / "units" / "ibgw-watchdog@.timer").write_text(TIMER)
+    first = apply(tmp_path, units, prefixes=prefixes)
+    assert first["started"] == ["ibgw-signin-live.timer", "ibgw-window-paper-1-start.timer"]
+    (tmp_path / "active").write_text("ibgw-window-paper-1-start.timer\nibgw-signin-live.timer\n")
+    assert apply(tmp_path, units, prefixes=prefixes)["changed"] is False
+    gone = apply(tmp_path, {"ibgw-window-paper-1-start.timer": TIMER}, prefixes=prefixes)
+    assert gone["removed"] == ["ibgw-signin-live.timer"]
+    assert sorted(path.name for path in (tmp_path / "units").iterdir()) == [
+        "ibgw-watchdog@.timer", "ibgw-window-paper-1-start.timer"]
+    refused = apply(tmp_path, {"ibgw-watchdog@.timer": TIMER}, prefixes=prefixes)
+    assert refused["failed"] and "starting with ibgw-window- or ibgw-signin-" in refused["msg"]
