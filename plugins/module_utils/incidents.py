@@ -59,34 +59,36 @@ class Review:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
     session: str | None = None
     stop: bool = False
-    pending: tuple[str, str] = ("", "")
+    pending: tuple[str, str, str] = ("", "", "")
 
 
 def review(happenings: list[log.Happening], settings: dict[str, Any], start: tuple[str, str] = ("", ""),
-           pending: tuple[str, str] = ("", "")) -> Review:
+           pending: tuple[str, str, str] = ("", "", "")) -> Review:
     """Walk the lines in order.
 
     ``start`` is the Docker time and the cause of the container's own start in this stretch when no verb started it
-    (("", "") if none): the lines before it are the old run's end. ``pending`` is the cause and kind of a login the
-    last stretch left in progress (a 2FA push that may be approved later), and ``Review.pending`` the one this
-    stretch leaves.
+    (("", "") if none): the lines before it are the old run's end. ``pending`` is the cause, the kind and the
+    gateway's exit (Docker time, "" if none) of a login the last stretch left in progress (a 2FA push that may be
+    approved later, or a restart whose next lines a later tick reads), and ``Review.pending`` the one this stretch
+    leaves.
     """
     started_at, start_cause = start
     walk = _Walk(settings, "", pending)
     for happening in happenings:
         if start_cause and happening.at >= started_at and not walk.start_cause:
-            walk = _Walk(settings, start_cause, ("", ""), walk.result)
+            walk = _Walk(settings, start_cause, ("", "", ""), walk.result)
         handler = getattr(walk, f"on_{happening.kind}", None)
         if handler is not None:
             handler(_shown(happening.at), happening)
-    walk.result.pending = (walk.cause, walk.kind) if walk.kind or walk.cause != DEFAULT_CAUSE else ("", "")
+    walk.result.pending = ((walk.cause, walk.kind, walk.restarted) if walk.kind or walk.cause != DEFAULT_CAUSE
+                           else ("", "", ""))
     return walk.result
 
 
 class _Walk:
     """The course of the logins through the lines: what led to the next one, and whether it is full or resumed."""
 
-    def __init__(self, settings: dict[str, Any], start_cause: str, pending: tuple[str, str],
+    def __init__(self, settings: dict[str, Any], start_cause: str, pending: tuple[str, str, str],
                  result: Review | None = None) -> None:
         self.settings = settings
         self.live = settings["mode"] == "live"
@@ -94,7 +96,8 @@ class _Walk:
         self.start_cause = start_cause
         self.cause = start_cause or pending[0] or DEFAULT_CAUSE
         self.kind = "" if start_cause else pending[1]
-        self.restarted = ""
+        # The exit this login follows: a later tick may read "autorestart file not found" after it (on_not_resuming).
+        self.restarted = "" if start_cause else pending[2]
         self.refused = self.alerted_full = False
 
     def alert(self, kind: str, detail: str) -> None:

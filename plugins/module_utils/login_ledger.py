@@ -27,7 +27,7 @@ class Ledger:
     """What is known of the instance's logins.
 
     The logins (oldest first), the log time they are accounted to, the container start of the last verb, and the
-    cause and kind of a login in progress at ``read_to`` (a push not approved yet).
+    cause, kind and preceding exit of a login in progress at ``read_to`` (a push not approved yet).
     """
 
     read_to: str = ""
@@ -35,6 +35,7 @@ class Ledger:
     logins: list[dict[str, str]] = field(default_factory=list)
     pending_cause: str = ""
     pending_kind: str = ""
+    pending_exit: str = ""
 
     def add(self, at: str, kind: str, source: str) -> None:
         """One login: when it completed (ISO 8601, UTC), full or resumed, and what started it."""
@@ -53,7 +54,8 @@ def load(path: str) -> Ledger:
     return Ledger(read_to=str(found.get("read_to") or ""), started_at=str(found.get("started_at") or ""),
                   logins=[dict(entry) for entry in logins if isinstance(entry, dict)] if isinstance(logins, list)
                   else [], pending_cause=str(found.get("pending_cause") or ""),
-                  pending_kind=str(found.get("pending_kind") or ""))
+                  pending_kind=str(found.get("pending_kind") or ""),
+                  pending_exit=str(found.get("pending_exit") or ""))
 
 
 def save(path: str, ledger: Ledger) -> None:

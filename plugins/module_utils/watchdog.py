@@ -294,8 +294,9 @@ def _read_log(settings: dict[str, Any], state: State, seen: Seen, run: Run) -> i
     if (started is not None and state.started_at and seen.started_at not in (state.started_at, ledger.started_at)
             and seen.restart_count <= state.start_restart_count):
         cause = _start_cause(started, run)
-    told = incidents.review(happened, settings, (seen.started_at, cause), (ledger.pending_cause, ledger.pending_kind))
-    ledger.pending_cause, ledger.pending_kind = told.pending
+    told = incidents.review(happened, settings, (seen.started_at, cause),
+                            (ledger.pending_cause, ledger.pending_kind, ledger.pending_exit))
+    ledger.pending_cause, ledger.pending_kind, ledger.pending_exit = told.pending
     if started is not None and cause:
         told.events.insert(0, Event(incidents.UNPLANNED_START, f"{settings['instance']} started at "
                                     f"{started.isoformat(timespec='seconds')} without an ibgw-ops verb: {cause}"

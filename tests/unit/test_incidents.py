@@ -190,4 +190,13 @@ def test_the_cause_carries_over_to_the_next_stretch_until_a_login_completes():
     assert [event.kind for event in second.events] == ["restart_full_login", "2fa_needed"]
     assert "could not be resumed" in second.events[0].detail
     done = reviewed(DAILY_RESUMED)
-    assert done.pending == ("", "")
+    assert done.pending == ("", "", "")
+
+
+def test_a_restart_that_cannot_resume_is_named_so_when_a_later_tick_reads_past_the_exit():
+    first = reviewed(DAILY_LOST[:1])
+    assert first.events == [] and first.pending[2]
+    second = incidents.review(gateway_log.happenings(DAILY_LOST[1:], ""), LIVE, pending=first.pending)
+    assert [event.kind for event in second.events] == ["restart_full_login", "2fa_needed"]
+    assert f"the gateway's exit at {T0.isoformat()}, after which the session could not be resumed" in (
+        second.events[0].detail)
