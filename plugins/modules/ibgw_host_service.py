@@ -166,7 +166,7 @@ def packages_for(module: AnsibleModule) -> tuple[list[str], dict[str, str] | Non
     key = f"{release['id']} {release['version_id'].split('.')[0]}"
     if key not in params["releases"]:
         module.fail_json(msg=str(params["unsupported"]).replace("{release}", name), release=release)
-    return [str(name) for name in params["releases"][key]], release
+    return [str(package) for package in params["releases"][key]], release
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:

@@ -70,9 +70,9 @@ class Lab:
         An SSH failure (exit 255: a VM rebooted or recreated under the shared connection) is retried once on a new
         connection; the command's own exit codes are the test's.
         """
+        argv = self._ssh_argv()
         for attempt in (1, 2):
-            result = subprocess.run([*self._ssh_argv(), command], capture_output=True, text=True, check=False,
-                                    timeout=900)
+            result = subprocess.run([*argv, command], capture_output=True, text=True, check=False, timeout=900)
             if result.returncode != 255 or attempt == 2:
                 break
             self.disconnect()
@@ -90,8 +90,8 @@ class Lab:
 
     def disconnect(self) -> None:
         """Close the shared SSH connection (before the VM goes away under it)."""
-        subprocess.run([*self._ssh_argv()[:-1], "-O", "exit", self._ssh_argv()[-1]], capture_output=True,
-                       check=False, timeout=30)
+        *options, target = self._ssh_argv()
+        subprocess.run([*options, "-O", "exit", target], capture_output=True, check=False, timeout=30)
 
     def reboot(self) -> None:
         """Restart the VM's container (a reboot that keeps the disk); return once 'lab up' reaches the VM again."""
