@@ -118,8 +118,14 @@ def test_ibgw_ops_vnc_tunnels_a_local_port_to_the_instance_s_loopback_vnc_port_u
             assert read_through(port) == banner
         finally:
             tunnel.send_signal(signal.SIGINT)
-            assert tunnel.wait(timeout=30) == ExitCode.OK
-        assert "tunnel closed" in tunnel.stderr.read()
+            try:
+                _, err = tunnel.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                tunnel.kill()
+                _, err = tunnel.communicate()
+                raise AssertionError(f"ibgw-ops vnc still ran 30 s after its SIGINT; its stderr:\n{err}") from None
+        assert tunnel.returncode == ExitCode.OK, err
+        assert "tunnel closed" in err
     finally:
         lab.host_settings(None)
 

@@ -78,10 +78,32 @@ class FakeTunnel:
     def send_signal(self, signum: int) -> None:
         self.signals.append(signum)
 
-    def wait(self) -> int:
+    def wait(self, timeout: float | None = None) -> int:
         if self.interrupt:
             os.kill(os.getpid(), signal.SIGINT)
         return self.code
+
+
+class DeafTunnel(FakeTunnel):
+    """An ssh that outlives its SIGTERM: only ``kill`` ends it."""
+
+    def __init__(self) -> None:
+        super().__init__(-9, interrupt=True)
+        self.killed = False
+        self.waits = 0
+
+    def kill(self) -> None:
+        self.killed = True
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.killed:
+            return self.code
+        self.waits += 1
+        assert self.waits < 20, "ssh was never killed"
+        if self.interrupt:
+            self.interrupt = False
+            os.kill(os.getpid(), signal.SIGINT)
+        raise subprocess.TimeoutExpired(self.argv, timeout or 0)
 
 
 @pytest.fixture
@@ -109,6 +131,15 @@ def test_the_verb_asks_the_vnc_action_and_holds_the_tunnel_until_ctrl_c(inventor
     assert tunnel.signals == [signal.SIGTERM]
     out, err = capsys.readouterr()
     assert "point a VNC viewer at 127.0.0.1:15901" in out and "tunnel closed" in err
+
+
+def test_an_ssh_that_outlives_its_sigterm_is_killed_and_ctrl_c_still_closes_the_tunnel(inventory, monkeypatch, capsys):
+    tunnel = DeafTunnel()
+    monkeypatch.setattr(subprocess, "Popen", tunnel)
+    monkeypatch.setattr(vnc, "TERM_GRACE", 0.0)
+    assert cli.main(["vnc", "paper"]) == ExitCode.OK
+    assert tunnel.signals == [signal.SIGTERM] and tunnel.killed
+    assert "tunnel closed" in capsys.readouterr().err
 
 
 def test_the_verb_exits_as_ssh_did_and_defaults_the_local_port_to_the_instance_s(inventory, monkeypatch):

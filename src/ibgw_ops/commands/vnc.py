@@ -11,6 +11,7 @@ import argparse
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,10 @@ from ibgw_ops.commands import shell
 from ibgw_ops.commands.options import open_runner, runner_options, target_type
 from ibgw_ops.errors import BadInput, ExitCode
 from ibgw_ops.interrupts import Interrupts
+
+# How long ssh has to end after its SIGTERM before it is killed; how often the wait looks.
+TERM_GRACE = 5.0
+WAIT_STEP = 0.2
 
 
 def register(verbs: Any) -> None:
@@ -80,8 +85,25 @@ def hold(argv: list[str]) -> int:
         interrupts.listen(lambda signum: process.send_signal(signal.SIGTERM))
         if interrupts.requested():
             process.send_signal(signal.SIGTERM)
-        code = process.wait()
+        code = _wait(process, interrupts)
     if interrupts.requested():
         print("ibgw-ops: tunnel closed", file=sys.stderr)
         return int(ExitCode.OK)
     return code
+
+
+def _wait(process: subprocess.Popen[bytes], interrupts: Interrupts) -> int:
+    """Wait for ssh and return its exit code; kill it if it is still there ``TERM_GRACE`` s after a signal.
+
+    Ctrl-C must always close the tunnel. The wait polls instead of blocking in one waitpid, so that a signal's
+    handler (which sends ssh its SIGTERM) runs at once.
+    """
+    deadline: float | None = None
+    while True:
+        try:
+            return process.wait(timeout=WAIT_STEP)
+        except subprocess.TimeoutExpired:
+            if interrupts.requested():
+                deadline = deadline or time.monotonic() + TERM_GRACE
+                if time.monotonic() >= deadline:
+                    process.kill()
