@@ -41,11 +41,12 @@ class RootfsRecipe:
     packages: tuple[str, ...]
     command: str
     vm: bool
+    trim: tuple[str, ...] = ()
 
     @property
     def digest(self) -> str:
         """Short hash of everything that shapes the image."""
-        text = "|".join([SUITE, *self.packages, self.command, str(self.vm), _DOCKER_DROPIN])
+        text = "|".join([SUITE, *self.packages, self.command, str(self.vm), _DOCKER_DROPIN, *self.trim])
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
@@ -72,6 +73,10 @@ BASE = RootfsRecipe(
     packages=("python3", "socat", "gettext-base", "procps"),
     command='CMD ["/bin/bash"]',
     vm=False,
+    # What nothing in the stand-in reads: apt's package lists and caches, documentation and translations, more
+    # than half of the image. Each lab VM gets the stand-in as an archive to copy and load: smaller is faster.
+    trim=("var/lib/apt/lists", "var/cache/apt", "usr/share/doc", "usr/share/man", "usr/share/info",
+          "usr/share/locale"),
 )
 
 
@@ -91,6 +96,8 @@ def ensure_rootfs_images(client: docker.DockerClient, log: Log) -> None:
             _debootstrap(recipe, rootfs, cache)
             if recipe.vm:
                 _make_vm_like(rootfs)
+            for folder in recipe.trim:
+                _empty(rootfs / folder)
             archive = Path(tmp) / "rootfs.tar"
             subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(archive), "."], check=True)
             shutil.rmtree(rootfs)
@@ -190,6 +197,15 @@ def _debootstrap(recipe: RootfsRecipe, rootfs: Path, cache: Path) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
         raise OpsError(f"debootstrap {SUITE} failed (exit {result.returncode}):\n{tail}")
+
+
+def _empty(folder: Path) -> None:
+    """Remove what the folder holds; the folder stays, as a package manager would leave it."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _make_vm_like(rootfs: Path) -> None:
