@@ -637,23 +637,24 @@ def open_windows(instances: list[Mapping[str, Any]], now: datetime | None = None
             if any(session_clock.Window.parse(dict(spec)).contains(now) for spec in instance.get("windows") or [])]
 
 
-def deploy_report(deployed: list[Mapping[str, Any]], pending_by_secret: list[str],
+def deploy_report(deployed: list[Mapping[str, Any]], instances: list[Mapping[str, Any]], pending_by_secret: list[str],
                   open_now: list[str]) -> list[dict[str, dict[str, Any]]]:
     """What deploy reports to ibgw-ops, as the debug payloads it reads, from one task instead of three.
 
-    One ``ibgw_deployed`` per gateway (from ibgw_instance's results), then an ``ibgw_notice`` per open window whose
-    paper is not running (its timer starts it at the next window only) and per gateway left with a pending restart.
+    One ``ibgw_deployed`` per gateway (from ibgw_instance's ``instances``; a gateway with no container yet shows the
+    image it is set to), then an ``ibgw_notice`` per open window whose paper is not running (its timer starts it at
+    the next window only) and per gateway left with a pending restart.
     """
+    images = {str(instance["name"]): instance["image"] for instance in instances}
     report: list[dict[str, dict[str, Any]]] = []
     running: set[str] = set()
     pending: list[str] = []
     for result in deployed:
-        instance = result["ib_gateway_instance"]
-        name = str(instance["name"])
+        name = str(result["name"])
         restart_pending = bool(result["restart_pending"]) or name in pending_by_secret
         report.append({"ibgw_deployed": {
             "instance": name, "container": result["container"], "restart_pending": restart_pending,
-            "image": result["image"] or instance["image"], "image_id": result["image_id"],
+            "image": result["image"] or images[name], "image_id": result["image_id"],
             "image_digest": result["image_digest"]}})
         if result["container"] == "running":
             running.add(name)

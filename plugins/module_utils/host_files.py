@@ -54,10 +54,11 @@ def read(path: str) -> Current | None:
         return None
     except OSError as exc:
         raise HostFileError(f"cannot read {path}: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise HostFileError(f"{path} is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise HostFileError(f"{path} is not a regular file")
         return Current(handle.read(MAX_SIZE), info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
 
 

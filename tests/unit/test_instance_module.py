@@ -16,8 +16,8 @@ UID = 1000
 PENDING = "The configuration changed while the gateway was running.\n"
 
 
-def docker(directory: Path, *, running: bool) -> Path:
-    """A docker that knows one container, ibgw-paper, running or exited."""
+def docker(directory: Path, *, running: bool, images: tuple[str, ...] = ()) -> Path:
+    """A docker that knows one container, ibgw-paper, running or exited, and ``images``."""
     bin_dir = directory / "bin"
     bin_dir.mkdir(exist_ok=True)
     state = {"Running": running, "Status": "running" if running else "exited", "StartedAt": "2026-12-01T09:00:00Z"}
@@ -25,21 +25,37 @@ def docker(directory: Path, *, running: bool) -> Path:
     script = bin_dir / "docker"
     script.write_text(
         "#!/bin/sh\n"
-        '[ "$1 $2" = "image inspect" ] && { echo "[]"; exit 0; }\n'
+        '[ "$1 $2" = "image inspect" ] && { case " $* " in\n'
+        + "".join(f'  *" {image} "*) echo "[]"; exit 0;;\n' for image in images)
+        + '  *) echo "[]"; exit 1;; esac; }\n'
         f"[ \"$1\" = inspect ] && {{ echo '{json.dumps(container)}'; exit 0; }}\n"
         "exit 1\n")
     script.chmod(0o755)
     return bin_dir
 
 
+INSTANCE_FIELDS = ("name", "container", "files", "time_zone", "vnc_enabled")
+
+
 def apply(tmp_path: Path, *, running: bool = False, check: bool = False, diff: bool = False,
           **overrides: Any) -> dict[str, Any]:
-    arguments = {"name": "paper", "root": str(tmp_path / "opt"), "uid": UID, "container": "ibgw-paper",
-                 "files": [{"dest": "compose.yaml", "content": "services: {}\n", "mode": "0640"},
-                           {"dest": "stop", "content": "#!/bin/sh\n", "mode": "0750", "restart": False}],
-                 "time_zone": "America/New_York", "vnc_enabled": False, "pending_text": PENDING,
-                 "_ansible_check_mode": check, "_ansible_diff": diff, **overrides}
-    env = {**os.environ, "PATH": f"{docker(tmp_path, running=running)}:{os.environ['PATH']}"}
+    """One instance, paper: the call's result with the instance's own result merged in."""
+    instance = {"name": "paper", "container": "ibgw-paper",
+                "files": [{"dest": "compose.yaml", "content": "services: {}\n", "mode": "0640"},
+                          {"dest": "stop", "content": "#!/bin/sh\n", "mode": "0750", "restart": False}],
+                "time_zone": "America/New_York", "vnc_enabled": False}
+    instance.update((key, value) for key, value in overrides.items() if key in INSTANCE_FIELDS)
+    arguments = {"root": str(tmp_path / "opt"), "uid": UID, "instances": [instance], "pending_text": PENDING,
+                 "_ansible_check_mode": check, "_ansible_diff": diff,
+                 **{key: value for key, value in overrides.items() if key not in INSTANCE_FIELDS}}
+    result = call(tmp_path, arguments, running=running)
+    return {**result, **(result.get("instances") or [{}])[0]}
+
+
+def call(tmp_path: Path, arguments: dict[str, Any], *, running: bool = False,
+         images: tuple[str, ...] = ("img:1",)) -> dict[str, Any]:
+    """The module's result on a host whose docker knows ``images`` and the container ibgw-paper."""
+    env = {**os.environ, "PATH": f"{docker(tmp_path, running=running, images=images)}:{os.environ['PATH']}"}
     return result_of(run_module("ibgw_instance", arguments, tmp_path, env=env))
 
 
@@ -164,3 +180,36 @@ def test_a_path_the_module_cannot_write_fails_naming_the_gateway_and_the_path(tm
     result = apply(tmp_path)
     assert result["failed"] and result["changed"] is False
     assert result["msg"] == f"gateway paper: {tmp_path / 'opt'} is not a directory"
+
+
+def test_every_instance_in_one_call_each_with_its_own_result(tmp_path):
+    arguments = {"root": str(tmp_path / "opt"), "uid": UID, "pending_text": PENDING, "instances": [
+        {"name": name, "container": f"ibgw-{name}", "time_zone": "UTC", "vnc_enabled": False,
+         "files": [{"dest": "compose.yaml", "content": f"name: {name}\n", "mode": "0640"}]}
+        for name in ("live", "paper")]}
+    first = call(tmp_path, arguments, running=True)
+    assert [(row["name"], row["running"]) for row in first["instances"]] == [("live", True), ("paper", True)]
+    assert (tmp_path / "opt" / "live" / "compose.yaml").read_text() == "name: live\n"
+    assert (tmp_path / "opt" / "paper" / "compose.yaml").read_text() == "name: paper\n"
+    assert first["changes"] == [path for row in first["instances"] for path in row["changes"]]
+    assert first["changed"] is True and first["missing_images"] == []
+    # A path that cannot be written fails naming its gateway; the first gateway's writes are reported as changes.
+    (tmp_path / "opt" / "paper" / "compose.yaml").unlink()
+    (tmp_path / "opt" / "paper" / "compose.yaml").mkdir()
+    arguments["instances"][0]["files"][0]["content"] = "name: live-2\n"
+    failed = call(tmp_path, arguments)
+    assert failed["failed"] and failed["changed"] is True
+    assert failed["msg"].startswith(f"gateway paper: {tmp_path / 'opt' / 'paper' / 'compose.yaml'}")
+
+
+def test_a_missing_image_writes_nothing_and_is_named_and_check_mode_still_reports(tmp_path):
+    wanted = {"images": ["img:1", "img:new"]}
+    missing = apply(tmp_path, **wanted)
+    assert (missing["changed"], missing["missing_images"], missing["instances"]) == (False, ["img:new"], [])
+    assert not (tmp_path / "opt").exists()
+    checked = apply(tmp_path, check=True, **wanted)
+    assert checked["missing_images"] == ["img:new"] and checked["changed"] is True
+    assert str(tmp_path / "opt" / "paper" / "compose.yaml") in checked["changes"]
+    assert not (tmp_path / "opt").exists()
+    assert apply(tmp_path, images=["img:1"])["changed"] is True
+    assert (tmp_path / "opt" / "paper" / "compose.yaml").exists()

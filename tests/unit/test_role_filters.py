@@ -68,16 +68,18 @@ def test_every_credential_problem_is_one_message_each_at_once_never_with_a_value
 
 def test_deploy_reports_each_gateway_then_the_open_windows_then_the_pending_restarts(plugin):
     def result(name: str, container: str, pending: bool) -> dict[str, Any]:
-        return {"ib_gateway_instance": {"name": name, "image": f"img:{name}"}, "container": container,
-                "restart_pending": pending, "image": "", "image_id": "sha256:1", "image_digest": ""}
+        return {"name": name, "container": container, "restart_pending": pending,
+                "image": "img:set-before" if container == "running" else "", "image_id": "sha256:1",
+                "image_digest": ""}
 
-    report = plugin.deploy_report([result("live", "running", False), result("paper", "exited", False),
-                                   result("spare", "running", True)], ["live"], ["paper", "spare"])
+    instances = [{"name": name, "image": f"img:{name}"} for name in ("live", "paper", "spare")]
+    report = plugin.deploy_report([result("live", "running", False), result("paper", "absent", False),
+                                   result("spare", "running", True)], instances, ["live"], ["paper", "spare"])
     assert [(kind, entry["instance"]) for row in report for kind, entry in row.items()] == [
         ("ibgw_deployed", "live"), ("ibgw_deployed", "paper"), ("ibgw_deployed", "spare"),
         ("ibgw_notice", "paper"), ("ibgw_notice", "spare"), ("ibgw_notice", "live")]
     assert [row["ibgw_deployed"]["restart_pending"] for row in report[:3]] == [True, False, True]
-    assert report[1]["ibgw_deployed"]["image"] == "img:paper"
+    assert [row["ibgw_deployed"]["image"] for row in report[:3]] == ["img:set-before", "img:paper", "img:set-before"]
     assert report[3]["ibgw_notice"]["message"].startswith("window open now: paper is not running")
     assert report[4]["ibgw_notice"]["message"].startswith("restart pending: gateway spare")
 
