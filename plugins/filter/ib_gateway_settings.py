@@ -40,7 +40,7 @@ CLOCK_FIELDS = ("auto_restart_time", "auto_logoff_time")
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 MODES = ("live", "paper")
 WINDOW_KEYS = ["days", "end", "start", "time_zone"]
-# The prefix of the systemd units that open and close paper windows (ibgw_windows removes the ones no longer wanted).
+# The prefix of the systemd units that open and close paper windows (ibgw_timers removes the ones no longer wanted).
 WINDOW_UNIT_PREFIX = "ibgw-window-"
 # The prefix of the units of the VM's weekly sign-in (ib_gateway_signin_schedule.on_vm), and how long after IBKR's
 # weekly reset it may come: later, live would have been down since the reset.
@@ -446,7 +446,7 @@ def signin_units(instances: list[Mapping[str, Any]], schedule: Mapping[str, Any]
 
     The service is the instance's start as a window's (on_host/gateway_start.py) with --signin: a tidy stop, then
     one 2FA push and alerts with the deadline, the sign-in recorded as live-signin records it. {} without on_vm:
-    ibgw_windows then removes the units.
+    ibgw_timers then removes the units.
     """
     if schedule.get("on_vm") is not True:
         return {}

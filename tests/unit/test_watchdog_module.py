@@ -1,5 +1,6 @@
-"""The ibgw_watchdog module run as Ansible runs it, with systemctl played by a script that keeps which timers run:
-units written once, a timer per instance, idempotent, a removed instance's timer stopped, state absent undoes all."""
+"""The ibgw_timers module's watchdog units run as Ansible runs it, with systemctl played by a script that keeps which
+timers run: units written once, a timer per instance, idempotent, a removed instance's timer stopped, state absent
+undoes all."""
 
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ SYSTEMCTL = """#!/bin/sh
 echo "$*" >> "$FAKE/calls"
 case "$1" in
   is-active|is-enabled) [ -e "$FAKE/running/$3" ] ;;
-  list-units) ls "$FAKE/running" 2>/dev/null | sed 's/$/ loaded active waiting x/' ;;
-  enable) touch "$FAKE/running/$3" ;;
+  list-units) cd "$FAKE/running" && for unit in $5; do [ -e "$unit" ] && echo "$unit loaded active waiting x"; done ;;
+  enable) for unit; do :; done; touch "$FAKE/running/$unit" ;;
   disable) rm -f "$FAKE/running/$3" ;;
   *) true ;;
 esac
 """
 
 
-def apply(tmp_path: Path, **arguments: Any) -> dict[str, Any]:
+def apply(tmp_path: Path, windows: dict[str, str] | None = None, **arguments: Any) -> dict[str, Any]:
+    """The watchdog's arguments (and window units when given) in one call; the watchdog's result merged in."""
     bin_dir, units = tmp_path / "bin", tmp_path / "units"
     if not bin_dir.exists():
         bin_dir.mkdir()
@@ -34,8 +36,10 @@ def apply(tmp_path: Path, **arguments: Any) -> dict[str, Any]:
         (bin_dir / "systemctl").chmod(0o755)
     (tmp_path / "calls").write_text("")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE": str(tmp_path)}
-    given = {"units": UNITS, "unit_dir": str(units), **arguments}
-    return result_of(run_module("ibgw_watchdog", given, tmp_path, env=env))
+    check = {key: arguments.pop(key) for key in list(arguments) if key.startswith("_ansible")}
+    given = {"watchdog": {"units": UNITS, **arguments}, "unit_dir": str(units), "units": windows or {}, **check}
+    result = result_of(run_module("ibgw_timers", given, tmp_path, env=env))
+    return {**result, **result.get("watchdog", {})}
 
 
 def calls(tmp_path: Path) -> list[str]:
@@ -83,3 +87,16 @@ def test_check_mode_reports_and_changes_nothing(tmp_path):
 def test_units_without_one_timer_template_fail_naming_them(tmp_path):
     result = apply(tmp_path, units={"ibgw-watchdog@.service": "x"})
     assert result["failed"] and "exactly one timer template" in result["msg"]
+
+
+def test_the_window_units_and_the_watchdog_are_one_call(tmp_path):
+    windows = {"ibgw-window-paper-1-start.timer": "[Timer]\n", "ibgw-window-paper-1-start.service": "[Service]\n"}
+    both = apply(tmp_path, windows=windows, instances=["paper"])
+    assert both["changed"] and both["written"] == sorted(windows)
+    assert calls(tmp_path) == ["daemon-reload", "enable ibgw-window-paper-1-start.timer",
+                               "restart ibgw-window-paper-1-start.timer", "daemon-reload",
+                               "enable --now ibgw-watchdog@paper.timer"]
+    assert apply(tmp_path, windows=windows, instances=["paper"])["changed"] is False
+    gone = apply(tmp_path, windows=windows, instances=["paper"], units={"ibgw-watchdog@.service": "x"})
+    assert gone["failed"] and "watchdog.units: exactly one timer template" in gone["msg"]
+    assert (tmp_path / "units" / "ibgw-window-paper-1-start.timer").exists()

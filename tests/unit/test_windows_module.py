@@ -1,4 +1,5 @@
-"""The ibgw_windows module against a fake systemctl: the host's window units become exactly the wanted ones."""
+"""The ibgw_timers module's window and sign-in units against a fake systemctl: the host's window units become
+exactly the wanted ones."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def fake_systemctl(directory: Path) -> Path:
 def apply(tmp_path: Path, units: dict[str, str], *, check: bool = False, **options: Any) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{fake_systemctl(tmp_path)}:{os.environ['PATH']}"}
     (tmp_path / "units").mkdir(exist_ok=True)
-    return result_of(run_module("ibgw_windows", {"units": units, "unit_dir": str(tmp_path / "units"),
+    return result_of(run_module("ibgw_timers", {"units": units, "unit_dir": str(tmp_path / "units"),
                                                  "_ansible_check_mode": check, **options}, tmp_path, env=env))
 
 
