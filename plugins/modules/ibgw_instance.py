@@ -166,6 +166,8 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     """Every instance's files once its images are present; the images missing, nothing written."""
     params = module.params
     for spec in params["instances"]:
+        if os.path.basename(str(spec["name"])) != spec["name"] or spec["name"] in {"", ".", ".."}:
+            module.fail_json(msg=f"instances[].name must be a plain directory name (got '{spec['name']}')")
         for name in (str(entry["dest"]) for entry in spec["files"]):
             if os.path.basename(name) != name or name in {"", ".", "..", MARKER}:
                 module.fail_json(msg=f"gateway {spec['name']}: files[].dest must be a plain file name (got '{name}')")

@@ -213,3 +213,11 @@ def test_a_missing_image_writes_nothing_and_is_named_and_check_mode_still_report
     assert not (tmp_path / "opt").exists()
     assert apply(tmp_path, images=["img:1"])["changed"] is True
     assert (tmp_path / "opt" / "paper" / "compose.yaml").exists()
+
+
+@pytest.mark.parametrize("name", ["../paper", "a/b", "..", ""])
+def test_an_instance_name_outside_the_root_is_refused(tmp_path, name):
+    result = apply(tmp_path, name=name)
+    assert result["failed"] is True
+    assert f"instances[].name must be a plain directory name (got '{name}')" in result["msg"]
+    assert not (tmp_path / "opt").exists()
