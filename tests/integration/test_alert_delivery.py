@@ -17,7 +17,8 @@ from ibgw_ops.errors import ExitCode
 from tests.support.lab import Lab, wait_for
 from tests.support.webhook import Receiver
 
-pytestmark = [pytest.mark.integration, pytest.mark.scheduled]
+# A dead webhook is one of the faults a trading week brings: the reliability group (its roles VM) runs this module.
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 INTERVAL = 3
 REPEAT = 20
 STATE = "/var/lib/ibgw-ops/watchdog"
