@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 # ansible_managed and the template_* variables, as the template action and lookup make them (ansible-core 2.19-2.21).
 from ansible._internal._templating._template_vars import generate_ansible_template_vars
@@ -21,6 +21,14 @@ from ansible.template import trust_as_template
 
 # The variable each instance is rendered as, as the role's templates and variables name it.
 INSTANCE_VAR = "ib_gateway_instance"
+
+
+class Template(NamedTuple):
+    """A role template as the template lookup renders it: its text, its folder (for includes), its variables."""
+
+    text: str
+    folder: str
+    variables: dict[str, Any]
 
 
 class ActionModule(ActionBase):  # type: ignore[misc]  # Ansible ships no type information
@@ -36,6 +44,8 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # Ansible ships no type i
         args = dict(self._task.args)
         instances, files, fields = args.pop("instances", None), args.pop("files", None), args.pop("fields", {})
         _check(instances, files, fields)
+        templates = {str(entry["template"]): self._template(str(entry["template"]), task_vars)
+                     for entry in files if "template" in entry}
         specs = []
         for instance in instances:
             variables = {**task_vars, INSTANCE_VAR: instance}
@@ -43,24 +53,30 @@ class ActionModule(ActionBase):  # type: ignore[misc]  # Ansible ships no type i
             spec: dict[str, Any] = {"name": instance["name"]}
             spec.update((key, templar.evaluate_expression(trust_as_template(str(expression))))
                         for key, expression in fields.items())
-            spec["files"] = [self._rendered(entry, variables) for entry in files]
+            spec["files"] = [_rendered(entry, templates, self._templar, variables) for entry in files]
             specs.append(spec)
         result.update(self._execute_module(module_args={**args, "instances": specs}, task_vars=task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
-    def _rendered(self, entry: Mapping[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
-        """The file entry with its template rendered for the instance (a content is the same for every instance)."""
-        found = {key: value for key, value in entry.items() if key != "template"}
-        if "template" in entry:
-            name = str(entry["template"])
-            path = self._find_needle("templates", name)
-            local = {**variables, **generate_ansible_template_vars(
-                path=name, fullpath=path, include_ansible_managed="ansible_managed" not in variables)}
-            templar = self._templar.copy_with_new_env(available_variables=local, searchpath=[os.path.dirname(path)])
-            found["content"] = templar.template(trust_as_template(self._loader.get_text_file_contents(path)),
-                                                escape_backslashes=False, overrides={"trim_blocks": True})
-        return found
+    def _template(self, name: str, task_vars: dict[str, Any]) -> Template:
+        """The template file's text, folder and template variables: read once for every instance."""
+        path = self._find_needle("templates", name)
+        return Template(trust_as_template(self._loader.get_text_file_contents(path)), os.path.dirname(path),
+                        generate_ansible_template_vars(path=name, fullpath=path,
+                                                       include_ansible_managed="ansible_managed" not in task_vars))
+
+
+def _rendered(entry: Mapping[str, Any], templates: Mapping[str, Template], templar: Any,
+              variables: dict[str, Any]) -> dict[str, Any]:
+    """The file entry with its template rendered for the instance (a content is the same for every instance)."""
+    found = {key: value for key, value in entry.items() if key != "template"}
+    if "template" in entry:
+        template = templates[str(entry["template"])]
+        local = templar.copy_with_new_env(available_variables={**variables, **template.variables},
+                                          searchpath=[template.folder])
+        found["content"] = local.template(template.text, escape_backslashes=False, overrides={"trim_blocks": True})
+    return found
 
 
 def _check(instances: object, files: object, fields: object) -> None:

@@ -123,14 +123,10 @@ class Units:
             module.fail_json(msg=f"watchdog.units: exactly one timer template (name@.timer) expected, got {timers}")
         self.prefix = timers[0].removesuffix(".timer")
 
-    def systemctl(self, *args: str) -> str:
+    def systemctl(self, *args: str) -> None:
         """Run systemctl (never in check mode); fail naming the command."""
-        if self.module.check_mode:
-            return ""
-        rc, out, err = self.module.run_command(["systemctl", *args])
-        if rc != 0:
-            self.module.fail_json(msg=f"systemctl {' '.join(args)} failed: {err.strip() or out.strip()}", rc=rc)
-        return str(out)
+        if not self.module.check_mode:
+            _systemctl(self.module, *args)
 
     def running_timers(self) -> set[str]:
         """The instances whose timer is enabled or loaded now."""
@@ -186,9 +182,7 @@ def watchdog(module: AnsibleModule) -> dict[str, Any]:
             units.systemctl("daemon-reload")
         for instance in sorted(wanted):
             timer = units.timer(instance)
-            active = module.run_command(["systemctl", "is-active", "--quiet", timer])[0] == 0
-            enabled = module.run_command(["systemctl", "is-enabled", "--quiet", timer])[0] == 0
-            if not (active and enabled):
+            if not _running(module, timer):
                 units.changes.append(timer)
                 units.systemctl("enable", "--now", timer)
             elif timer_changed:
