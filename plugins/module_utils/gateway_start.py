@@ -226,8 +226,8 @@ def _container_state(host: Host, name: str) -> tuple[str, str]:
     return (status, restarts)
 
 
-def _run(argv: Sequence[str]) -> tuple[int, str, str]:
-    """A timer's command, killed after COMMAND_TIMEOUT seconds."""
+def run_bounded(argv: Sequence[str]) -> tuple[int, str, str]:
+    """A start's command (a timer's or ibgw_gateway_up's), killed after COMMAND_TIMEOUT seconds."""
     return _bounded(argv, COMMAND_TIMEOUT)
 
 
@@ -285,14 +285,14 @@ def main(argv: Sequence[str]) -> int:
             return ended
     params["source"] = what if args.signin else "a paper window's timer"
     try:
-        outcome = start(params, _run)
+        outcome = start(params, run_bounded)
     except StartFailed as failed:
         _stop(params)
         kind = ALERTS.get(str(failed.fields.get("reason")), "not_ready")
         why = "2FA not approved in time: " if failed.fields.get("reason") == gateway_log.TWOFA_PENDING else ""
         failure = alert.Alert(kind, instance, f"{what} failed: {why}{failed.msg}; {instance} is stopped again",
                               host=params["alert_host"])
-        alert_spool.emit([failure], params["alerts"], program, _run, datetime.now(UTC))
+        alert_spool.emit([failure], params["alerts"], program, run_bounded, datetime.now(UTC))
         return 1
     print(f"ready: {instance} on {params['host']}:{params['port']} (accounts {','.join(outcome['accounts']) or '-'})")
     if args.signin:
@@ -310,7 +310,7 @@ def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int |
     """
     def say(kind: str, detail: str) -> None:
         said = alert.Alert(kind, instance, f"the VM's weekly sign-in {detail}", host=params["alert_host"])
-        alert_spool.emit([said], params["alerts"], "ibgw-signin", _run, datetime.now(UTC))
+        alert_spool.emit([said], params["alerts"], "ibgw-signin", run_bounded, datetime.now(UTC))
 
     now = datetime.now(UTC)
     window = params.get("protected_window") or {}
@@ -323,7 +323,7 @@ def _begin_signin(params: Mapping[str, Any], instance: str, tz: tzinfo) -> int |
             signed_in = session_clock.parse_utc(record.read())
     except OSError:
         signed_in = None
-    running = _container_state(Host(params, _run), params["container"])[0] == "running"
+    running = _container_state(Host(params, run_bounded), params["container"])[0] == "running"
     if running and signed_in is not None and signed_in >= session_clock.last_reset(now):
         print(f"already signed in: {instance} signed in at {signed_in.isoformat()}, after IBKR's weekly reset; "
               "nothing to do", flush=True)

@@ -38,6 +38,9 @@ description:
   - >-
     Fails when the gateway is not ready in time, with the probe's verdict and the reason IBC's newest telling
     line gives (session_taken, login_failed, twofa_pending, else not_ready), and IBC's last lines (log_tail).
+  - >-
+    Each docker and systemctl call is killed after 120 s, as in a paper window's start on the VM: a hung Docker
+    fails the start naming the call instead of holding cron's paper-up forever.
 options:
   settings:
     type: path
@@ -55,7 +58,11 @@ import json  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_start import StartFailed, start  # noqa: E402
+from ansible_collections.ibgw_ops.gateway.plugins.module_utils.gateway_start import (  # noqa: E402
+    StartFailed,
+    run_bounded,
+    start,
+)
 
 
 def main() -> None:
@@ -76,7 +83,7 @@ def main() -> None:
                              "older release); apply playbooks/site.yml first.", deployed=False)
     loaded.update(soft_restart=params["soft_restart"], **({} if params["wait"] is None else {"wait": params["wait"]}))
     try:
-        outcome = start(loaded, module.run_command)
+        outcome = start(loaded, run_bounded)
     except StartFailed as failed:
         module.fail_json(msg=failed.msg, **failed.fields)
     module.exit_json(**outcome)

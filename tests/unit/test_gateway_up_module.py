@@ -278,6 +278,17 @@ def test_a_hung_docker_call_in_a_window_s_start_is_killed_and_the_start_fails_na
         assert not is_alive(int(pid)), "the hung docker and what it started are killed"
 
 
+def test_a_hung_docker_call_in_the_module_is_killed_and_the_start_fails_naming_it(module, gateway, tmp_path, capsys,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(gateway_start, "COMMAND_TIMEOUT", 1.0)
+    monkeypatch.setenv("FAKE_DOCKER_HANGS", "start")
+    result = run(module, tmp_path, capsys)
+    assert result["failed"] is True
+    assert "docker start ibgw-live did not finish within 1 s and was killed" in result["msg"]
+    for pid in (tmp_path / "hung").read_text().split():
+        assert not is_alive(int(pid)), "the hung docker and what it started are killed"
+
+
 def is_alive(pid: int) -> bool:
     """Whether the process runs (a zombie waiting for its parent does not)."""
     try:
