@@ -6,6 +6,9 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ibgw_ops import environment
 from ibgw_ops.errors import BadInput
@@ -39,6 +42,12 @@ def data_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parents[2]
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """A role's defaults (roles/<role>/defaults/main.yml) as the shipped collection has them."""
+    loaded = yaml.safe_load((data_dir() / COLLECTION / "roles" / role / "defaults" / "main.yml").read_text())
+    return dict(loaded)
 
 
 def playbook_path(name: str) -> Path:

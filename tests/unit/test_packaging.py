@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import tarfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from hatchling.builders.wheel import WheelBuilder
 
 from ibgw_ops.lab import images
 from ibgw_ops.paths import COLLECTION, ansible_command
-from tests.support.layout import COLLECTION_DIR, on_host_sources
+from tests.support.layout import COLLECTION_DIR, on_host_sources, role_defaults
 
 ROOT = Path(__file__).parents[2]
 
@@ -52,6 +53,14 @@ def test_image_tags_follow_their_recipes():
     assert "systemd" in images.VM.packages and "openssh-server" in images.VM.packages
     assert images.standin_reference() == images.standin_reference()
     assert images.standin_reference().startswith("ibgw-lab/ib-gateway:standin-")
+
+
+def test_the_vm_image_holds_docker_engine_s_debian_packages_and_a_changed_list_is_a_new_image():
+    # Downloaded, not installed: the role's first converge on each lab VM still installs them.
+    assert images.VM.downloaded == tuple(role_defaults("docker_engine")["docker_engine_debian_packages"])
+    assert not set(images.VM.downloaded) & set(images.VM.packages)
+    assert replace(images.VM, downloaded=images.VM.downloaded[:1]).digest != images.VM.digest
+    assert not images.BASE.downloaded
 
 
 def test_the_collection_artifact_holds_the_checkout_s_files_byte_for_byte(tmp_path):

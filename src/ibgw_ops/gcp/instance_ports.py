@@ -21,7 +21,7 @@ from ibgw_ops import inventory
 from ibgw_ops.errors import BadInput
 from ibgw_ops.gcp.desired import names
 from ibgw_ops.gcp.settings import GcpSettings
-from ibgw_ops.paths import COLLECTION, data_dir
+from ibgw_ops.paths import role_defaults
 
 
 def check(directory: Path, settings: GcpSettings) -> None:
@@ -55,7 +55,7 @@ def vm_vars(directory: Path, vm: str) -> dict[str, Any]:
 
 def instance_ports(hostvars: Mapping[str, Any]) -> dict[str, int] | None:
     """Each instance's API port (name -> port); None when the inventory computes them (Jinja): deploy checks them."""
-    defaults = yaml.safe_load((data_dir() / COLLECTION / "roles" / "ib_gateway" / "defaults" / "main.yml").read_text())
+    defaults = role_defaults("ib_gateway")
     instances = hostvars.get("ib_gateway_instances", defaults["ib_gateway_instances"])
     modes = hostvars.get("ib_gateway_mode_defaults", defaults["ib_gateway_mode_defaults"])
     if not isinstance(instances, list) or not isinstance(modes, Mapping):
