@@ -220,7 +220,9 @@ def _empty(folder: Path) -> None:
 def _download(packages: tuple[str, ...], rootfs: Path) -> None:
     """Fill the root filesystem's apt cache with ``packages`` and what they need, through its own apt (chroot)."""
     resolv = rootfs / "etc" / "resolv.conf"
-    resolv.unlink(missing_ok=True)
+    kept = resolv.with_name("resolv.conf.ibgw-lab")
+    if resolv.is_symlink() or resolv.exists():
+        resolv.rename(kept)
     shutil.copyfile("/etc/resolv.conf", resolv)
     try:
         for command in (["apt-get", "update"], ["apt-get", "install", "--download-only", "--yes", *packages]):
@@ -231,6 +233,8 @@ def _download(packages: tuple[str, ...], rootfs: Path) -> None:
                 raise OpsError(f"{' '.join(command)} in the lab VM image failed (exit {result.returncode}):\n{tail}")
     finally:
         resolv.unlink()
+        if kept.is_symlink() or kept.exists():
+            kept.rename(resolv)
 
 
 def _make_vm_like(rootfs: Path) -> None:
