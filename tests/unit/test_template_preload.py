@@ -72,7 +72,7 @@ def test_every_worker_forks_with_the_template_engine_loaded(tmp_path):
         assert note["lexers"] == 1
 
 
-def test_without_the_callback_the_first_worker_loads_it_itself(tmp_path):
+def test_without_the_callback_every_worker_forks_without_them(tmp_path):
     shipped = Path(ansible_env()["ANSIBLE_CONFIG"]).read_text()
     assert "\ncallbacks_enabled = ibgw_ops.gateway.template_preload\n" in shipped
     config = tmp_path / "ansible.cfg"
