@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ibgw_ops.on_host import alert_spool, gateway_log, login_ledger, watchdog
+from ibgw_ops.on_host import alert_spool, gateway_log, login_ledger, session_clock, watchdog
 from ibgw_ops.on_host.watchdog import Seen, State, decide
 from tests.support.layout import role_defaults
 from tests.support.webhook import Receiver
@@ -322,11 +322,20 @@ def loop(moment: datetime, text: str) -> str:
     return f"{gateway_log.stamp(moment)} {text}"
 
 
+# The tests below tick at the wall clock's time (the log's lines carry it). Live's calendar, tested above with
+# injected times, stays quiet at any hour of the week with a sign-in planned at IBKR's reset itself (never after it)
+# and no session_expiring warning.
+QUIET_CALENDAR = {"signin_schedule": {"day": session_clock.RESET_DAY,
+                                      "time": session_clock.RESET_TIME.strftime("%H:%M"),
+                                      "time_zone": session_clock.RESET_ZONE},
+                  "session_expiring_before": 0}
+
+
 @pytest.fixture
 def live_settings(settings, tmp_path):
     return {**settings, "instance": "live", "mode": "live", "logins_file": str(tmp_path / "logins" / "live.json"),
             "read_only_api": "no", "twofa_timeout": 180, "stop_command": str(tmp_path / "stop"),
-            "not_ready_ticks": 100}
+            "not_ready_ticks": 100, **QUIET_CALENDAR}
 
 
 def test_the_log_between_verbs_names_a_restart_into_a_full_login_and_keeps_the_calendar_true(live_settings):
