@@ -20,6 +20,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ibgw_ops.on_host import gateway_log, gateway_start, ibc_command, tws_probe
+from tests.support.lab import wait_for
 from tests.support.layout import MODULE_UTILS_PACKAGE, MODULES
 
 MODULE = MODULES / "ibgw_gateway_up.py"
@@ -274,7 +275,7 @@ def test_a_hung_docker_call_in_a_window_s_start_is_killed_and_the_start_fails_na
         "IBGW_ALERT not_ready paper a window's start failed: docker start ibgw-paper failed: docker start ibgw-paper "
         "did not finish within 1 s and was killed")
     assert (tmp_path / "stops").read_text() == "stopped\n"
-    assert all_gone(tmp_path / "hung"), "the hung docker and what it started are killed"
+    wait_until_gone(tmp_path / "hung")
 
 
 def test_a_hung_docker_call_in_the_module_is_killed_and_the_start_fails_naming_it(module, gateway, tmp_path, capsys,
@@ -284,19 +285,15 @@ def test_a_hung_docker_call_in_the_module_is_killed_and_the_start_fails_naming_i
     result = run(module, tmp_path, capsys)
     assert result["failed"] is True
     assert "docker start ibgw-live did not finish within 1 s and was killed" in result["msg"]
-    assert all_gone(tmp_path / "hung"), "the hung docker and what it started are killed"
+    wait_until_gone(tmp_path / "hung")
 
 
-def all_gone(pids_file: Path, within: float = 5.0) -> bool:
-    """Whether the processes the file names are gone within ``within`` seconds: SIGKILL ends a process only once the
-    kernel schedules it, which a loaded machine may delay past the kill's return."""
-    deadline = time.monotonic() + within
+def wait_until_gone(pids_file: Path) -> None:
+    """Wait up to 5 s for the processes the file names to be gone: SIGKILL ends a process only once the kernel
+    schedules it, which a loaded machine may delay past the kill's return."""
     pids = [int(pid) for pid in pids_file.read_text().split()]
-    while any(is_alive(pid) for pid in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+    wait_for("the hung docker and what it started killed", lambda: not any(map(is_alive, pids)), timeout=5,
+             interval=0.05)
 
 
 def is_alive(pid: int) -> bool:

@@ -200,12 +200,16 @@ def _standin_context() -> Path:
 
 def _debootstrap(recipe: RootfsRecipe, rootfs: Path, cache: Path) -> None:
     # No mirror argument: debootstrap's default, or the machine's own configuration, decides.
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
-               f"--cache-dir={cache}", SUITE, str(rootfs)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    _build_step(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}",
+                 f"--cache-dir={cache}", SUITE, str(rootfs)], f"debootstrap {SUITE}")
+
+
+def _build_step(command: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    """Run one step of an image build; a failure is an OpsError with the step's last 15 lines of output."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise OpsError(f"debootstrap {SUITE} failed (exit {result.returncode}):\n{tail}")
+        raise OpsError(f"{what} failed (exit {result.returncode}):\n{tail}")
 
 
 def _empty(folder: Path) -> None:
@@ -226,11 +230,8 @@ def _download(packages: tuple[str, ...], rootfs: Path) -> None:
     shutil.copyfile("/etc/resolv.conf", resolv)
     try:
         for command in (["apt-get", "update"], ["apt-get", "install", "--download-only", "--yes", *packages]):
-            result = subprocess.run(["chroot", str(rootfs), *command], capture_output=True, text=True, check=False,
-                                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"})
-            if result.returncode != 0:
-                tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-                raise OpsError(f"{' '.join(command)} in the lab VM image failed (exit {result.returncode}):\n{tail}")
+            _build_step(["chroot", str(rootfs), *command], f"{' '.join(command)} in the lab VM image",
+                        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"})
     finally:
         resolv.unlink()
         if kept.is_symlink() or kept.exists():
